@@ -1,0 +1,417 @@
+/*
+ * iotca: the operator's command line.  Everything but "init" goes through
+ * admin.sock to iotca-signer, which authorises the caller by uid/gid; "init"
+ * runs as the signer's user and creates the root locally, because before it
+ * there is no signer to ask.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "config.h"
+#include "proto.h"
+
+void
+cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("iotca: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static const char *
+admin_socket(struct cli *c, char *buf, size_t buflen)
+{
+	struct config cfg;
+	const char *env = getenv("IOTCA_ADMIN_SOCKET");
+	char err[512];
+
+	if (c->socket != NULL)
+		return c->socket;
+	if (env != NULL && *env != '\0')
+		return env;
+	if (config_load(c->config, &cfg, err, sizeof(err)) == -1) {
+		cli_error("%s (or give --socket or IOTCA_ADMIN_SOCKET)", err);
+		return NULL;
+	}
+	snprintf(buf, buflen, "%s", cfg.admin_socket);
+	config_free(&cfg);
+	return buf;
+}
+
+/* Send req (stolen) to the signer; return the ok response or NULL after
+ * printing the signer's refusal. */
+static json_t *
+call(struct cli *c, json_t *req)
+{
+	char err[512], path[4096];
+	const char *sock;
+	json_t *resp;
+
+	if (req == NULL) {
+		cli_error("out of memory");
+		return NULL;
+	}
+	if ((sock = admin_socket(c, path, sizeof(path))) == NULL) {
+		json_decref(req);
+		return NULL;
+	}
+	resp = proto_call(sock, req, err, sizeof(err));
+	json_decref(req);
+	if (resp == NULL) {
+		cli_error("%s", err);
+		return NULL;
+	}
+	if (!json_is_true(json_object_get(resp, "ok"))) {
+		const char *code = json_string_value(json_object_get(resp, "error"));
+		const char *reason = json_string_value(json_object_get(resp, "reason"));
+
+		cli_error("refused (%s): %s", code ? code : "?",
+		    reason ? reason : "no reason given");
+		json_decref(resp);
+		return NULL;
+	}
+	return resp;
+}
+
+static void
+print_json(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+	if (s != NULL) {
+		puts(s);
+		free(s);
+	}
+}
+
+static const char *
+iso_time(json_int_t t, char *buf, size_t buflen)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, buflen, "%Y-%m-%d %H:%M", &tm) == 0)
+		snprintf(buf, buflen, "?");
+	return buf;
+}
+
+static int
+write_file(const char *path, const char *data, const char *what)
+{
+	FILE *f;
+
+	if (path == NULL || strcmp(path, "-") == 0) {
+		fputs(data, stdout);
+		return 0;
+	}
+	if ((f = fopen(path, "w")) == NULL) {
+		cli_error("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fputs(data, f) == EOF || fclose(f) == EOF) {
+		cli_error("%s: cannot write %s", path, what);
+		return -1;
+	}
+	return 0;
+}
+
+static char *
+read_file(const char *path, size_t max)
+{
+	FILE *f;
+	char *buf;
+	size_t n;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		cli_error("%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if ((buf = malloc(max + 1)) == NULL) {
+		fclose(f);
+		cli_error("out of memory");
+		return NULL;
+	}
+	n = fread(buf, 1, max + 1, f);
+	if (ferror(f) || n > max) {
+		cli_error("%s: %s", path, n > max ? "file too large" :
+		    "read error");
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+static int
+cmd_status(struct cli *c)
+{
+	json_t *r = call(c, json_pack("{s:s}", "op", "status"));
+	json_t *d;
+	size_t i;
+
+	if (r == NULL)
+		return 1;
+	if (c->json) {
+		json_object_del(r, "ok");
+		print_json(r);
+		json_decref(r);
+		return 0;
+	}
+	printf("server name     %s\n", json_string_value(json_object_get(r, "name")));
+	printf("domains        ");
+	json_array_foreach(json_object_get(r, "domains"), i, d)
+		printf(" %s", json_string_value(d));
+	printf("\nkey             %s %s%s\n",
+	    json_string_value(json_object_get(r, "key_algorithm")),
+	    json_string_value(json_object_get(r, "key_store")),
+	    json_is_true(json_object_get(r, "key_in_hardware")) ? "" :
+	    " (SOFTWARE KEY: development only)");
+	printf("root sha256     %s\n", json_string_value(json_object_get(r, "root_sha256")));
+	printf("root expires    %s\n", json_string_value(json_object_get(r, "root_not_after")));
+	printf("max days        %lld\n", (long long)json_integer_value(json_object_get(r, "max_days")));
+	printf("certificates    %lld valid, %lld revoked\n",
+	    (long long)json_integer_value(json_object_get(r, "certs_valid")),
+	    (long long)json_integer_value(json_object_get(r, "certs_revoked")));
+	json_decref(r);
+	return 0;
+}
+
+static int
+cmd_certs(struct cli *c)
+{
+	json_t *r = call(c, json_pack("{s:s}", "op", "certs"));
+	json_t *certs, *cert, *n;
+	char when[32];
+	size_t i, j;
+
+	if (r == NULL)
+		return 1;
+	certs = json_object_get(r, "certs");
+	if (c->json) {
+		print_json(certs);
+		json_decref(r);
+		return 0;
+	}
+	printf("%-34s %-20s %-8s %-17s %s\n", "SERIAL", "DEVICE", "STATUS",
+	    "EXPIRES (UTC)", "NAMES");
+	json_array_foreach(certs, i, cert) {
+		printf("%-34s %-20s %-8s %-17s",
+		    json_string_value(json_object_get(cert, "serial")),
+		    json_string_value(json_object_get(cert, "device_id")),
+		    json_string_value(json_object_get(cert, "status")),
+		    iso_time(json_integer_value(json_object_get(cert,
+		    "not_after")), when, sizeof(when)));
+		json_array_foreach(json_object_get(cert, "names"), j, n)
+			printf("%s%s", j ? "," : " ", json_string_value(n));
+		putchar('\n');
+	}
+	json_decref(r);
+	return 0;
+}
+
+static int
+cmd_issue(struct cli *c)
+{
+	json_t *req, *r;
+	char *csr;
+	int rc;
+
+	if (c->csr == NULL || c->out == NULL) {
+		cli_error("usage: iotca issue --csr FILE --out FILE [--days N]");
+		return 2;
+	}
+	if ((csr = read_file(c->csr, 32 * 1024)) == NULL)
+		return 1;
+	req = json_pack("{s:s, s:s}", "op", "issue", "csr", csr);
+	free(csr);
+	if (req != NULL && c->days > 0 &&
+	    json_object_set_new(req, "days", json_integer(c->days)) == -1) {
+		json_decref(req);
+		req = NULL;
+	}
+	if ((r = call(c, req)) == NULL)
+		return 1;
+	rc = write_file(c->out, json_string_value(json_object_get(r, "pem")),
+	    "certificate") == 0 ? 0 : 1;
+	if (rc == 0 && c->json) {
+		json_object_del(r, "ok");
+		json_object_del(r, "pem");
+		json_object_del(r, "chain");
+		print_json(r);
+	} else if (rc == 0)
+		printf("issued %s to %s, written to %s\n",
+		    json_string_value(json_object_get(r, "serial")),
+		    json_string_value(json_object_get(r, "device_id")), c->out);
+	json_decref(r);
+	return rc;
+}
+
+static int
+cmd_revoke(struct cli *c)
+{
+	json_t *req, *r;
+
+	if (c->nargs != 1) {
+		cli_error("usage: iotca revoke SERIAL [--reason R]");
+		return 2;
+	}
+	req = json_pack("{s:s, s:s}", "op", "revoke", "serial", c->args[0]);
+	if (req != NULL && c->reason != NULL &&
+	    json_object_set_new(req, "reason", json_string(c->reason)) == -1) {
+		json_decref(req);
+		req = NULL;
+	}
+	if ((r = call(c, req)) == NULL)
+		return 1;
+	json_decref(r);
+	if (c->json) {
+		r = json_pack("{s:s, s:s}", "revoked", c->args[0],
+		    "reason", c->reason ? c->reason : "unspecified");
+		if (r != NULL)
+			print_json(r);
+		json_decref(r);
+	} else
+		printf("revoked %s\n", c->args[0]);
+	return 0;
+}
+
+/* Print a PEM the signer hands out: the CRL or the root. */
+static int
+cmd_pem(struct cli *c, const char *op)
+{
+	json_t *r = call(c, json_pack("{s:s}", "op", op));
+	int rc;
+
+	if (r == NULL)
+		return 1;
+	rc = write_file(c->out, json_string_value(json_object_get(r, "pem")),
+	    op) == 0 ? 0 : 1;
+	json_decref(r);
+	return rc;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: iotca [--config FILE] [--socket PATH] [--json] COMMAND ...\n"
+	    "  init [--years N] [--algorithm ec-p384|ec-p521|rsa-3072|rsa-4096]\n"
+	    "                         create the root key (in the TPM) and certificate\n"
+	    "  status                 the CA, its key and counts\n"
+	    "  issue --csr FILE --out FILE [--days N]\n"
+	    "                         issue a device certificate (same policy as ACME)\n"
+	    "  certs                  list issued certificates\n"
+	    "  revoke SERIAL [--reason R]\n"
+	    "                         revoke a certificate (RFC 5280 reason name)\n"
+	    "  crl [--out FILE]       the current CRL (PEM)\n"
+	    "  ca [--out FILE]        the root certificate (PEM)\n");
+}
+
+static int
+parse_int_opt(const char *s, int lo, int hi, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "config",	required_argument, NULL, 'c' },
+		{ "socket",	required_argument, NULL, 's' },
+		{ "json",	no_argument,	   NULL, 'j' },
+		{ "csr",	required_argument, NULL, 'r' },
+		{ "out",	required_argument, NULL, 'o' },
+		{ "days",	required_argument, NULL, 'd' },
+		{ "reason",	required_argument, NULL, 'R' },
+		{ "years",	required_argument, NULL, 'y' },
+		{ "algorithm",	required_argument, NULL, 'a' },
+		{ "help",	no_argument,	   NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct cli c;
+	const char *cmd;
+	int ch;
+
+	memset(&c, 0, sizeof(c));
+	c.config = config_default_path();
+	while ((ch = getopt_long(argc, argv, "c:s:jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': c.config = optarg; break;
+		case 's': c.socket = optarg; break;
+		case 'j': c.json = 1; break;
+		case 'r': c.csr = optarg; break;
+		case 'o': c.out = optarg; break;
+		case 'R': c.reason = optarg; break;
+		case 'a': c.algorithm = optarg; break;
+		case 'd':
+			if (parse_int_opt(optarg, 1, 3650, &c.days) == -1) {
+				cli_error("--days: not a number of days: %s", optarg);
+				return 2;
+			}
+			break;
+		case 'y':
+			if (parse_int_opt(optarg, 0, 100, &c.years) == -1) {
+				cli_error("--years: not a number of years: %s", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[optind];
+	c.args = argv + optind + 1;
+	c.nargs = argc - optind - 1;
+	if (strcmp(cmd, "init") == 0)
+		return cmd_init(&c);
+	if (c.nargs != 0 && strcmp(cmd, "revoke") != 0) {
+		cli_error("%s takes no argument \"%s\"", cmd, c.args[0]);
+		return 2;
+	}
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(&c);
+	if (strcmp(cmd, "issue") == 0)
+		return cmd_issue(&c);
+	if (strcmp(cmd, "certs") == 0)
+		return cmd_certs(&c);
+	if (strcmp(cmd, "revoke") == 0)
+		return cmd_revoke(&c);
+	if (strcmp(cmd, "crl") == 0)
+		return cmd_pem(&c, "crl");
+	if (strcmp(cmd, "ca") == 0)
+		return cmd_pem(&c, "ca");
+	cli_error("unknown command \"%s\" (iotca --help lists them)", cmd);
+	return 2;
+}

@@ -1,0 +1,510 @@
+/*
+ * config: load and validate the iotca INI file (see config.h).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "config.h"
+
+struct parse_state {
+	struct config	*cfg;
+	char		 reason[256];	/* first error only */
+	int		 failed;
+};
+
+const char *
+config_default_path(void)
+{
+	const char *p = getenv("IOTCA_CONFIG");
+
+	return (p != NULL && *p != '\0') ? p : "/etc/iotca/iotca.conf";
+}
+
+static int fail(struct parse_state *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Record the first error; returns 0, which is inih's "this line is bad". */
+static int
+fail(struct parse_state *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!st->failed) {
+		va_start(ap, fmt);
+		vsnprintf(st->reason, sizeof(st->reason), fmt, ap);
+		va_end(ap);
+	}
+	st->failed = 1;
+	return 0;
+}
+
+static int
+set_string(char **dst, const char *value)
+{
+	char *s = strdup(value);
+
+	if (s == NULL)
+		return -1;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+static int
+set_path(struct parse_state *st, char **dst, const char *key, const char *value)
+{
+	if (value[0] != '/')
+		return fail(st, "%s must be an absolute path, not \"%s\"", key, value);
+	if (strlen(value) >= PATH_MAX)
+		return fail(st, "%s is too long", key);
+	if (set_string(dst, value) == -1)
+		return fail(st, "out of memory");
+	return 1;
+}
+
+static int
+parse_int(const char *value, int lo, int hi, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int
+parse_bool(const char *value, int *out)
+{
+	if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 ||
+	    strcmp(value, "1") == 0)
+		*out = 1;
+	else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 ||
+	    strcmp(value, "0") == 0)
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+/*
+ * Split a comma- or blank-separated list and hand each item to add().
+ * Returns 0, or -1 after add() refused an item (its message already set).
+ */
+static int
+for_each_item(const char *value, int (*add)(void *, const char *), void *arg)
+{
+	char item[256];
+	const char *p = value;
+
+	while (*p != '\0') {
+		size_t n = 0;
+
+		while (*p == ',' || isspace((unsigned char)*p))
+			p++;
+		if (*p == '\0')
+			break;
+		while (p[n] != '\0' && p[n] != ',' && !isspace((unsigned char)p[n]))
+			n++;
+		if (n >= sizeof(item))
+			return -2;
+		memcpy(item, p, n);
+		item[n] = '\0';
+		if (add(arg, item) == -1)
+			return -1;
+		p += n;
+	}
+	return 0;
+}
+
+struct strlist_arg {
+	struct parse_state *st;
+	char	**items;
+	size_t	 *n;
+	const char *key;
+};
+
+static int
+add_string(void *varg, const char *item)
+{
+	struct strlist_arg *a = varg;
+
+	if (*a->n == CONFIG_MAX_LIST) {
+		fail(a->st, "too many entries in %s", a->key);
+		return -1;
+	}
+	if ((a->items[*a->n] = strdup(item)) == NULL) {
+		fail(a->st, "out of memory");
+		return -1;
+	}
+	(*a->n)++;
+	return 0;
+}
+
+/* A domain is lower-case LDH labels; we refuse ".local" itself and dots at the ends. */
+static int
+valid_domain(const char *d)
+{
+	size_t label = 0, len = strlen(d);
+
+	if (len == 0 || len > 200 || d[0] == '.' || d[len - 1] == '.')
+		return 0;
+	for (; *d != '\0'; d++) {
+		if (*d == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!(islower((unsigned char)*d) || isdigit((unsigned char)*d) ||
+		    *d == '-') || ++label > 63)
+			return 0;
+	}
+	return label > 0;
+}
+
+static int
+valid_label(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) ||
+		    *s == '-'))
+			return 0;
+	return 1;
+}
+
+struct idlist_arg {
+	struct parse_state *st;
+	struct idlist	*list;
+	int		 groups;
+	const char	*key;
+};
+
+static int
+add_id(void *varg, const char *item)
+{
+	struct idlist_arg *a = varg;
+	char *end;
+	unsigned long v;
+	unsigned int id;
+
+	errno = 0;
+	v = strtoul(item, &end, 10);
+	if (*item != '\0' && *end == '\0' && errno == 0 && v < UINT_MAX) {
+		id = (unsigned int)v;
+	} else if (a->groups) {
+		struct group *gr = getgrnam(item);
+
+		if (gr == NULL) {
+			fail(a->st, "%s: no such group \"%s\"", a->key, item);
+			return -1;
+		}
+		id = gr->gr_gid;
+	} else {
+		struct passwd *pw = getpwnam(item);
+
+		if (pw == NULL) {
+			fail(a->st, "%s: no such user \"%s\"", a->key, item);
+			return -1;
+		}
+		id = pw->pw_uid;
+	}
+	if (a->list->n == CONFIG_MAX_LIST) {
+		fail(a->st, "too many entries in %s", a->key);
+		return -1;
+	}
+	a->list->id[a->list->n++] = id;
+	return 0;
+}
+
+static int
+set_idlist(struct parse_state *st, struct idlist *list, int groups,
+    const char *key, const char *value)
+{
+	struct idlist_arg a = { st, list, groups, key };
+
+	list->n = 0;
+	if (for_each_item(value, add_id, &a) != 0)
+		return fail(st, "bad list in %s", key);
+	return 1;
+}
+
+static int
+handle_ca(struct parse_state *st, const char *name, const char *value)
+{
+	struct config *c = st->cfg;
+
+	if (strcmp(name, "name") == 0) {
+		if (!valid_label(value))
+			return fail(st, "name must be one lower-case host label, not \"%s\"%s", value, "");
+		return set_string(&c->name, value) == 0 ? 1 :
+		    fail(st, "out of memory");
+	}
+	if (strcmp(name, "domains") == 0) {
+		struct strlist_arg a = { st, c->domains, &c->ndomains, "domains" };
+		size_t i;
+
+		if (c->ndomains != 0)
+			return fail(st, "domains given twice");
+		if (for_each_item(value, add_string, &a) != 0)
+			return fail(st, "bad list in domains");
+		for (i = 0; i < c->ndomains; i++) {
+			if (!valid_domain(c->domains[i]) ||
+			    strcmp(c->domains[i], "local") == 0)
+				return fail(st, "domains: \"%s\" is not a lower-case domain name other than local%s",
+				    c->domains[i], "");
+		}
+		return 1;
+	}
+	if (strcmp(name, "ips") == 0) {
+		struct strlist_arg a = { st, c->ips, &c->nips, "ips" };
+
+		if (c->nips != 0)
+			return fail(st, "ips given twice");
+		if (for_each_item(value, add_string, &a) != 0)
+			return fail(st, "bad list in ips");
+		return 1;
+	}
+	if (strcmp(name, "root_years") == 0) {
+		if (parse_int(value, 1, 10, &c->root_years) == -1)
+			return fail(st, "root_years must be 1 to 10, not \"%s\"%s", value, "");
+		return 1;
+	}
+	if (strcmp(name, "root_cert") == 0)
+		return set_path(st, &c->root_cert, "root_cert", value);
+	return fail(st, "unknown key \"%s\" in [ca]%s", name, "");
+}
+
+static int
+handle_key(struct parse_state *st, const char *name, const char *value)
+{
+	struct config *c = st->cfg;
+
+	if (strcmp(name, "store") == 0) {
+		if (ks_store_parse(value, &c->key_store) == -1)
+			return fail(st, "store must be tpm2, file or provider, not \"%s\"%s", value, "");
+		return 1;
+	}
+	if (strcmp(name, "algorithm") == 0) {
+		if (ks_alg_parse(value, &c->key_alg) == -1 ||
+		    c->key_alg == KS_ALG_EC_P256 || c->key_alg == KS_ALG_RSA_2048)
+			return fail(st, "algorithm must be ec-p384, ec-p521, rsa-3072 or rsa-4096, not \"%s\"%s", value, "");
+		return 1;
+	}
+	if (strcmp(name, "path") == 0 || strcmp(name, "uri") == 0) {
+		if (strcmp(name, "path") == 0 && value[0] != '/')
+			return fail(st, "path must be absolute, not \"%s\"%s", value, "");
+		return set_string(&c->key, value) == 0 ? 1 :
+		    fail(st, "out of memory");
+	}
+	if (strcmp(name, "tcti") == 0)
+		return set_string(&c->tcti, value) == 0 ? 1 :
+		    fail(st, "out of memory");
+	if (strcmp(name, "provider") == 0)
+		return set_string(&c->provider, value) == 0 ? 1 :
+		    fail(st, "out of memory");
+	return fail(st, "unknown key \"%s\" in [key]%s", name, "");
+}
+
+static int
+handle_signer(struct parse_state *st, const char *name, const char *value)
+{
+	struct config *c = st->cfg;
+
+	if (strcmp(name, "db") == 0)
+		return set_path(st, &c->db, "db", value);
+	if (strcmp(name, "socket") == 0)
+		return set_path(st, &c->signer_socket, "socket", value);
+	if (strcmp(name, "admin_socket") == 0)
+		return set_path(st, &c->admin_socket, "admin_socket", value);
+	if (strcmp(name, "frontend_users") == 0)
+		return set_idlist(st, &c->frontend_uids, 0, name, value);
+	if (strcmp(name, "frontend_groups") == 0)
+		return set_idlist(st, &c->frontend_gids, 1, name, value);
+	if (strcmp(name, "admin_users") == 0)
+		return set_idlist(st, &c->admin_uids, 0, name, value);
+	if (strcmp(name, "admin_groups") == 0)
+		return set_idlist(st, &c->admin_gids, 1, name, value);
+	if (strcmp(name, "socket_group") == 0) {
+		if (getgrnam(value) == NULL)
+			return fail(st, "socket_group: no such group \"%s\"%s", value, "");
+		return set_string(&c->socket_group, value) == 0 ? 1 :
+		    fail(st, "out of memory");
+	}
+	return fail(st, "unknown key \"%s\" in [signer]%s", name, "");
+}
+
+static int
+handle_policy(struct parse_state *st, const char *name, const char *value)
+{
+	struct config *c = st->cfg;
+
+	if (strcmp(name, "max_days") == 0) {
+		if (parse_int(value, 1, 90, &c->max_days) == -1)
+			return fail(st, "max_days must be 1 to 90, not \"%s\"%s", value, "");
+		return 1;
+	}
+	if (strcmp(name, "strict_cn") == 0) {
+		if (parse_bool(value, &c->strict_cn) == -1)
+			return fail(st, "strict_cn must be true or false, not \"%s\"%s", value, "");
+		return 1;
+	}
+	if (strcmp(name, "crl_days") == 0) {
+		if (parse_int(value, 1, 90, &c->crl_days) == -1)
+			return fail(st, "crl_days must be 1 to 90, not \"%s\"%s", value, "");
+		return 1;
+	}
+	return fail(st, "unknown key \"%s\" in [policy]%s", name, "");
+}
+
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *st = user;
+
+	if (st->failed)
+		return 1;	/* keep the first error's line */
+	if (value == NULL || *value == '\0')
+		return fail(st, "key \"%s\" has no value%s", name, "");
+	if (strcmp(section, "ca") == 0)
+		return handle_ca(st, name, value);
+	if (strcmp(section, "key") == 0)
+		return handle_key(st, name, value);
+	if (strcmp(section, "signer") == 0)
+		return handle_signer(st, name, value);
+	if (strcmp(section, "policy") == 0)
+		return handle_policy(st, name, value);
+	/* Other programs' sections are theirs to check. */
+	if (strcmp(section, "acme") == 0 || strcmp(section, "est") == 0)
+		return 1;
+	return fail(st, "unknown section [%s]%s", section, "");
+}
+
+static const char *
+missing_key(const struct config *c)
+{
+	if (c->name == NULL)
+		return "[ca] name";
+	if (c->ndomains == 0)
+		return "[ca] domains";
+	if (c->root_cert == NULL)
+		return "[ca] root_cert";
+	if (c->key == NULL)
+		return "[key] path (or uri)";
+	if (c->db == NULL)
+		return "[signer] db";
+	if (c->signer_socket == NULL)
+		return "[signer] socket";
+	if (c->admin_socket == NULL)
+		return "[signer] admin_socket";
+	if (c->key_store == KS_STORE_PROVIDER && c->provider == NULL)
+		return "[key] provider";
+	return NULL;
+}
+
+int
+config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+	struct parse_state st;
+	const char *missing;
+	int line;
+
+	memset(cfg, 0, sizeof(*cfg));
+	memset(&st, 0, sizeof(st));
+	st.cfg = cfg;
+	cfg->root_years = 10;
+	cfg->key_store = KS_STORE_TPM2;
+	cfg->key_alg = KS_ALG_EC_P384;
+	cfg->max_days = 90;
+	cfg->crl_days = 7;
+	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+
+	line = ini_parse(path, handler, &st);
+	if (line == -1) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (line == -2) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	if (line > 0) {
+		snprintf(err, errlen, "%s:%d: %s", path, line,
+		    st.failed ? st.reason : "syntax error");
+		goto fail;
+	}
+	if ((missing = missing_key(cfg)) != NULL) {
+		snprintf(err, errlen, "%s: missing %s", path, missing);
+		goto fail;
+	}
+	if (cfg->key_store != KS_STORE_PROVIDER && cfg->key[0] != '/') {
+		snprintf(err, errlen, "%s: [key] path must be absolute", path);
+		goto fail;
+	}
+	return 0;
+fail:
+	config_free(cfg);
+	return -1;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t i;
+
+	free(c->name);
+	for (i = 0; i < c->ndomains; i++)
+		free(c->domains[i]);
+	for (i = 0; i < c->nips; i++)
+		free(c->ips[i]);
+	free(c->root_cert);
+	free(c->key);
+	free(c->tcti);
+	free(c->provider);
+	free(c->db);
+	free(c->signer_socket);
+	free(c->admin_socket);
+	free(c->socket_group);
+	memset(c, 0, sizeof(*c));
+}
+
+static int
+in_list(const struct idlist *l, unsigned int id)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->id[i] == id)
+			return 1;
+	return 0;
+}
+
+int
+config_id_allowed(const struct idlist *uids, const struct idlist *gids,
+    uid_t uid, const gid_t *groups, size_t ngroups)
+{
+	size_t i;
+
+	if (in_list(uids, uid))
+		return 1;
+	for (i = 0; i < ngroups; i++)
+		if (in_list(gids, groups[i]))
+			return 1;
+	return 0;
+}

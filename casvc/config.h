@@ -1,0 +1,62 @@
+/*
+ * config: the one INI file every iotca program reads (parsed with inih).
+ * Unknown sections or keys, bad values and missing required keys are refused
+ * with the file name, line number and reason; nothing is half-loaded.
+ */
+#ifndef IOTCA_CONFIG_H
+#define IOTCA_CONFIG_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "keystore.h"
+
+#define CONFIG_MAX_LIST	16
+
+struct idlist {
+	size_t	 n;
+	unsigned int id[CONFIG_MAX_LIST];
+};
+
+struct config {
+	char		 path[4096];
+	/* [ca] */
+	char		*name;		/* server name: the leftmost label of its own names */
+	char		*domains[CONFIG_MAX_LIST];
+	size_t		 ndomains;
+	char		*ips[CONFIG_MAX_LIST];
+	size_t		 nips;
+	int		 root_years;	/* 1..10, default 10 */
+	char		*root_cert;	/* PEM path */
+	/* [key] */
+	enum ks_store	 key_store;	/* default tpm2 */
+	char		*key;		/* path (file, tpm2) or URI (provider) */
+	enum ks_alg	 key_alg;	/* default ec-p384 */
+	char		*tcti;		/* optional */
+	char		*provider;	/* required for store = provider */
+	/* [signer] */
+	char		*db;
+	char		*signer_socket;
+	char		*admin_socket;
+	struct idlist	 frontend_uids, frontend_gids;
+	struct idlist	 admin_uids, admin_gids;
+	char		*socket_group;	/* optional group owning both sockets */
+	/* [policy] */
+	int		 max_days;	/* 1..90, default 90 */
+	int		 strict_cn;	/* default false */
+	int		 crl_days;	/* 1..90, default 7 */
+};
+
+/* Load and validate path into cfg; -1 and one line "FILE:LINE: reason" on error. */
+int	 config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+void	 config_free(struct config *);
+
+/* The default path: $IOTCA_CONFIG, else /etc/iotca/iotca.conf. */
+const char *config_default_path(void);
+
+/* 1 if uid is in uids or any of the peer's groups (primary and
+ * supplementary: operators join iotca-admin as a supplementary group) is in gids. */
+int	 config_id_allowed(const struct idlist *uids, const struct idlist *gids,
+	    uid_t uid, const gid_t *groups, size_t ngroups);
+
+#endif

@@ -1,0 +1,737 @@
+/*
+ * devcert: device certificates (certgen.h).  A certificate is built field
+ * by field from a request that passed policy_check_csr(), never copied
+ * from the CSR: only its public key and the normalised names in the
+ * csr_request make it into the certificate.  Before the CA key is used,
+ * certgen_lint() looks at the finished TBS certificate again with no
+ * knowledge of how it was built, so a mistake here (or a future change)
+ * cannot silently produce a CA certificate or a name outside policy.
+ *
+ * Decisions:
+ *  - 90 days is a hard ceiling (draft 3.4.5, DESIGN.md) even if a policy
+ *    says more: max_days outside 1..90 is a configuration error.
+ *  - The lint refuses a notBefore more than an hour in the past or five
+ *    minutes in the future: backdating is how a misused CA hides an
+ *    issuance, and we only ever backdate by 60 s for clock skew.
+ *  - SKI is the SHA-1 of the subjectPublicKey bits (RFC 5280 4.2.1.2 (1)),
+ *    which every verifier expects.  The AKI key ID is the CA's SKI, or the
+ *    same digest of the CA key when the CA certificate has no SKI.
+ *  - After signing, the signature is verified with the CA certificate's
+ *    key: this catches a key/certificate mismatch and a faulty signer
+ *    before a bad certificate leaves the process.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "certgen.h"
+#include "keystore.h"
+#include "policy.h"
+
+#define SERIAL_BYTES		16
+#define SERIAL_MIN_BITS		64
+#define SERIAL_MAX_BYTES	20	/* RFC 5280 4.1.2.2 */
+#define MAX_DAYS_CEILING	90	/* draft 3.4.5: three months or less */
+#define CLOCK_SKEW		60	/* notBefore backdating, seconds */
+#define LINT_PAST_SLACK		3600
+#define LINT_FUTURE_SLACK	300
+#define DAY			86400L
+
+static int __attribute__((format(printf, 3, 4)))
+fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static int
+max_days_valid(const struct policy *pol)
+{
+	return pol->max_days >= 1 && pol->max_days <= MAX_DAYS_CEILING;
+}
+
+/* SHA-1 of a certificate's subjectPublicKey bits, for SKI and AKI. */
+static ASN1_OCTET_STRING *
+key_id(OSSL_LIB_CTX *libctx, const X509 *x)
+{
+	unsigned char		 md[EVP_MAX_MD_SIZE];
+	unsigned int		 mdlen = 0;
+	EVP_MD			*sha1;
+	ASN1_OCTET_STRING	*id = NULL;
+
+	if ((sha1 = EVP_MD_fetch(libctx, "SHA1", NULL)) == NULL)
+		return NULL;
+	if (X509_pubkey_digest(x, sha1, md, &mdlen) == 1 &&
+	    (id = ASN1_OCTET_STRING_new()) != NULL &&
+	    ASN1_OCTET_STRING_set(id, md, (int)mdlen) != 1) {
+		ASN1_OCTET_STRING_free(id);
+		id = NULL;
+	}
+	EVP_MD_free(sha1);
+	return id;
+}
+
+/* --- building ----------------------------------------------------------- */
+
+/*
+ * A positive serial of SERIAL_BYTES random bytes: the top bit cleared so
+ * the DER INTEGER needs no sign octet, the first byte non-zero so it is
+ * always a full 16 octets (no leading zero to strip).
+ */
+static int
+set_serial(OSSL_LIB_CTX *libctx, X509 *x, char *err, size_t errlen)
+{
+	unsigned char	 buf[SERIAL_BYTES];
+	BIGNUM		*bn;
+	ASN1_INTEGER	*ai;
+	int		 tries, ok;
+
+	for (tries = 0; tries < 16; tries++) {
+		if (RAND_bytes_ex(libctx, buf, sizeof(buf), 0) != 1)
+			return fail(err, errlen, "random serial: RAND_bytes "
+			    "failed");
+		buf[0] &= 0x7f;
+		if (buf[0] != 0)
+			break;
+	}
+	if (buf[0] == 0)
+		return fail(err, errlen, "random serial: RNG keeps returning "
+		    "zero bytes");
+	if ((bn = BN_bin2bn(buf, sizeof(buf), NULL)) == NULL)
+		return fail(err, errlen, "random serial: out of memory");
+	ai = BN_to_ASN1_INTEGER(bn, NULL);
+	BN_free(bn);
+	ok = ai != NULL && X509_set_serialNumber(x, ai) == 1;
+	ASN1_INTEGER_free(ai);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return ok ? 0 : fail(err, errlen, "random serial: cannot set");
+}
+
+static int
+set_names(X509 *x, X509 *cacert, const char *device_id, char *err,
+    size_t errlen)
+{
+	X509_NAME	*subj;
+	int		 ok;
+
+	if ((subj = X509_NAME_new()) == NULL)
+		return fail(err, errlen, "subject: out of memory");
+	ok = X509_NAME_add_entry_by_NID(subj, NID_commonName, MBSTRING_UTF8,
+	    (const unsigned char *)device_id, -1, -1, 0) == 1 &&
+	    X509_set_subject_name(x, subj) == 1;
+	X509_NAME_free(subj);
+	if (!ok)
+		return fail(err, errlen, "cannot set subject CN=%s",
+		    device_id);
+	if (X509_set_issuer_name(x, X509_get_subject_name(cacert)) != 1)
+		return fail(err, errlen, "cannot set issuer");
+	return 0;
+}
+
+static int
+set_validity(X509 *x, int days, char *err, size_t errlen)
+{
+	time_t	 now = time(NULL), nb;
+
+	if (now == (time_t)-1)
+		return fail(err, errlen, "validity: no clock");
+	nb = now - CLOCK_SKEW;
+	if (X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &nb) == NULL ||
+	    X509_time_adj_ex(X509_getm_notAfter(x), days, 0, &nb) == NULL)
+		return fail(err, errlen, "validity: cannot set times");
+	return 0;
+}
+
+static int
+add_basic_constraints(X509 *x)
+{
+	BASIC_CONSTRAINTS	*bc;
+	int			 ok;
+
+	if ((bc = BASIC_CONSTRAINTS_new()) == NULL)
+		return 0;
+	bc->ca = 0;		/* DER: the empty SEQUENCE, CA:FALSE */
+	ok = X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1,
+	    X509V3_ADD_DEFAULT) == 1;
+	BASIC_CONSTRAINTS_free(bc);
+	return ok;
+}
+
+/* Key encipherment only makes sense for an rsaEncryption key (TLS 1.2 RSA kx). */
+static int
+add_key_usage(X509 *x, const EVP_PKEY *pk)
+{
+	ASN1_BIT_STRING	*ku;
+	int		 ok;
+
+	if ((ku = ASN1_BIT_STRING_new()) == NULL)
+		return 0;
+	ok = ASN1_BIT_STRING_set_bit(ku, 0, 1) == 1 &&	/* digitalSignature */
+	    (!EVP_PKEY_is_a(pk, "RSA") ||
+	    ASN1_BIT_STRING_set_bit(ku, 2, 1) == 1) &&	/* keyEncipherment */
+	    X509_add1_ext_i2d(x, NID_key_usage, ku, 1, X509V3_ADD_DEFAULT) == 1;
+	ASN1_BIT_STRING_free(ku);
+	return ok;
+}
+
+/* serverAuth for the device's TLS server, clientAuth for EAP-TLS. */
+static int
+add_eku(X509 *x)
+{
+	EXTENDED_KEY_USAGE	*eku;
+	ASN1_OBJECT		*o;
+	int			 ok = 0;
+
+	if ((eku = sk_ASN1_OBJECT_new_null()) == NULL)
+		return 0;
+	if ((o = OBJ_nid2obj(NID_server_auth)) == NULL ||
+	    sk_ASN1_OBJECT_push(eku, o) <= 0)
+		goto out;
+	if ((o = OBJ_nid2obj(NID_client_auth)) == NULL ||
+	    sk_ASN1_OBJECT_push(eku, o) <= 0)
+		goto out;
+	ok = X509_add1_ext_i2d(x, NID_ext_key_usage, eku, 0,
+	    X509V3_ADD_DEFAULT) == 1;
+ out:
+	sk_ASN1_OBJECT_free(eku);	/* the objects are OpenSSL's own */
+	return ok;
+}
+
+static int
+push_name(GENERAL_NAMES *gens, int type, const unsigned char *data,
+    size_t len)
+{
+	GENERAL_NAME	*gn;
+	ASN1_STRING	*s;
+
+	if ((s = ASN1_STRING_type_new(type == GEN_DNS ? V_ASN1_IA5STRING :
+	    V_ASN1_OCTET_STRING)) == NULL)
+		return 0;
+	if (ASN1_STRING_set(s, data, (int)len) != 1 ||
+	    (gn = GENERAL_NAME_new()) == NULL) {
+		ASN1_STRING_free(s);
+		return 0;
+	}
+	GENERAL_NAME_set0_value(gn, type, s);
+	if (sk_GENERAL_NAME_push(gens, gn) <= 0) {
+		GENERAL_NAME_free(gn);
+		return 0;
+	}
+	return 1;
+}
+
+/* The SAN exactly as the request was normalised: DNS names, then IPs. */
+static int
+add_san(X509 *x, const struct csr_request *creq)
+{
+	GENERAL_NAMES	*gens;
+	size_t		 i;
+	int		 ok = 0;
+
+	if (creq->ndns > POLICY_MAX_NAMES || creq->nip > POLICY_MAX_NAMES)
+		return 0;
+	if ((gens = sk_GENERAL_NAME_new_null()) == NULL)
+		return 0;
+	for (i = 0; i < creq->ndns; i++)
+		if (!push_name(gens, GEN_DNS,
+		    (const unsigned char *)creq->dns[i],
+		    strnlen(creq->dns[i], POLICY_MAX_NAME_LEN)))
+			goto out;
+	for (i = 0; i < creq->nip; i++) {
+		if (creq->iplen[i] != 4 && creq->iplen[i] != 16)
+			goto out;
+		if (!push_name(gens, GEN_IPADD, creq->ip[i], creq->iplen[i]))
+			goto out;
+	}
+	ok = X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0,
+	    X509V3_ADD_DEFAULT) == 1;
+ out:
+	GENERAL_NAMES_free(gens);
+	return ok;
+}
+
+static int
+add_key_ids(OSSL_LIB_CTX *libctx, X509 *x, X509 *cacert)
+{
+	ASN1_OCTET_STRING		*ski, *cakid = NULL;
+	const ASN1_OCTET_STRING		*caski;
+	AUTHORITY_KEYID			*akid = NULL;
+	int				 ok = 0;
+
+	if ((ski = key_id(libctx, x)) == NULL)
+		return 0;
+	if (X509_add1_ext_i2d(x, NID_subject_key_identifier, ski, 0,
+	    X509V3_ADD_DEFAULT) != 1)
+		goto out;
+	if ((caski = X509_get0_subject_key_id(cacert)) != NULL)
+		cakid = ASN1_OCTET_STRING_dup(caski);
+	else
+		cakid = key_id(libctx, cacert);
+	if (cakid == NULL || (akid = AUTHORITY_KEYID_new()) == NULL)
+		goto out;
+	akid->keyid = cakid;
+	cakid = NULL;
+	ok = X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0,
+	    X509V3_ADD_DEFAULT) == 1;
+ out:
+	ASN1_OCTET_STRING_free(ski);
+	ASN1_OCTET_STRING_free(cakid);
+	AUTHORITY_KEYID_free(akid);
+	return ok;
+}
+
+static int
+add_extensions(OSSL_LIB_CTX *libctx, X509 *x, X509 *cacert,
+    const EVP_PKEY *pk, const struct csr_request *creq, char *err,
+    size_t errlen)
+{
+	if (!add_basic_constraints(x))
+		return fail(err, errlen, "cannot add basicConstraints");
+	if (!add_key_usage(x, pk))
+		return fail(err, errlen, "cannot add keyUsage");
+	if (!add_eku(x))
+		return fail(err, errlen, "cannot add extendedKeyUsage");
+	if (!add_san(x, creq))
+		return fail(err, errlen, "cannot add subjectAltName");
+	if (!add_key_ids(libctx, x, cacert))
+		return fail(err, errlen, "cannot add key identifiers");
+	return 0;
+}
+
+/* Sign through the keystore, then check the result against the CA cert. */
+static int
+sign(struct ks *ks, EVP_PKEY *cakey, X509 *x, X509 *cacert, char *err,
+    size_t errlen)
+{
+	EVP_MD_CTX	*ctx;
+	int		 ok;
+
+	if ((ctx = ks_sign_ctx(ks, cakey, err, errlen)) == NULL)
+		return -1;
+	ok = X509_sign_ctx(x, ctx) > 0;
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return fail(err, errlen, "signing the certificate failed");
+	if (X509_verify(x, X509_get0_pubkey(cacert)) != 1)
+		return fail(err, errlen, "the new certificate's signature does "
+		    "not verify with the CA certificate's key");
+	return 0;
+}
+
+X509 *
+certgen_device(struct ks *ks, EVP_PKEY *cakey, X509 *cacert,
+    const struct policy *pol, X509_REQ *req, const struct csr_request *creq,
+    int days, char *err, size_t errlen)
+{
+	OSSL_LIB_CTX	*libctx;
+	EVP_PKEY	*pk;
+	X509		*x;
+
+	if (ks == NULL || cakey == NULL || cacert == NULL || pol == NULL ||
+	    req == NULL || creq == NULL) {
+		fail(err, errlen, "certgen_device: missing argument");
+		return NULL;
+	}
+	if (!max_days_valid(pol)) {
+		fail(err, errlen, "policy max_days %d is outside 1..%d",
+		    pol->max_days, MAX_DAYS_CEILING);
+		return NULL;
+	}
+	if (days < 1 || days > pol->max_days) {
+		fail(err, errlen, "validity of %d days is outside 1..%d", days,
+		    pol->max_days);
+		return NULL;
+	}
+	if (creq->device_id[0] == '\0' || creq->ndns == 0) {
+		fail(err, errlen, "request has no device ID or DNS name");
+		return NULL;
+	}
+	if ((pk = X509_REQ_get0_pubkey(req)) == NULL) {
+		fail(err, errlen, "CSR public key cannot be decoded");
+		return NULL;
+	}
+
+	libctx = ks_libctx(ks);
+	if ((x = X509_new_ex(libctx, NULL)) == NULL) {
+		fail(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (X509_set_version(x, X509_VERSION_3) != 1) {
+		fail(err, errlen, "cannot set version");
+		goto bad;
+	}
+	if (set_serial(libctx, x, err, errlen) == -1 ||
+	    set_names(x, cacert, creq->device_id, err, errlen) == -1 ||
+	    set_validity(x, days, err, errlen) == -1)
+		goto bad;
+	if (X509_set_pubkey(x, pk) != 1) {
+		fail(err, errlen, "cannot set public key");
+		goto bad;
+	}
+	if (add_extensions(libctx, x, cacert, pk, creq, err, errlen) == -1 ||
+	    certgen_lint(pol, x, cacert, err, errlen) == -1 ||
+	    sign(ks, cakey, x, cacert, err, errlen) == -1)
+		goto bad;
+	return x;
+ bad:
+	X509_free(x);
+	return NULL;
+}
+
+/* --- lint --------------------------------------------------------------- */
+
+static int
+lint_serial(X509 *x, char *err, size_t errlen)
+{
+	const ASN1_INTEGER	*ai = X509_get0_serialNumber(x);
+	BIGNUM			*bn;
+	int			 bits, neg, zero;
+
+	if (ai == NULL || (bn = ASN1_INTEGER_to_BN(ai, NULL)) == NULL)
+		return fail(err, errlen, "lint: serial number missing");
+	bits = BN_num_bits(bn);
+	neg = BN_is_negative(bn);
+	zero = BN_is_zero(bn);
+	BN_free(bn);
+	if (neg || zero)
+		return fail(err, errlen, "lint: serial number is not positive");
+	if (bits < SERIAL_MIN_BITS)
+		return fail(err, errlen, "lint: serial number has %d bits, "
+		    "fewer than %d", bits, SERIAL_MIN_BITS);
+	if (bits > SERIAL_MAX_BYTES * 8 - 1)
+		return fail(err, errlen, "lint: serial number is longer than "
+		    "%d octets", SERIAL_MAX_BYTES);
+	return 0;
+}
+
+static int
+lint_validity(const struct policy *pol, X509 *x, char *err, size_t errlen)
+{
+	const ASN1_TIME	*nb = X509_get0_notBefore(x);
+	const ASN1_TIME	*na = X509_get0_notAfter(x);
+	int		 day, sec;
+	long		 span, skew;
+
+	if (nb == NULL || na == NULL || ASN1_TIME_check(nb) != 1 ||
+	    ASN1_TIME_check(na) != 1)
+		return fail(err, errlen, "lint: validity times missing or "
+		    "malformed");
+	if (!ASN1_TIME_diff(&day, &sec, nb, na))
+		return fail(err, errlen, "lint: validity cannot be compared");
+	span = day * DAY + sec;
+	if (span <= 0)
+		return fail(err, errlen, "lint: notAfter is not after "
+		    "notBefore");
+	if (span > pol->max_days * DAY)
+		return fail(err, errlen, "lint: validity of %ld s (%.1f days) "
+		    "exceeds %d days", span, (double)span / DAY,
+		    pol->max_days);
+	/* How far notBefore lies from now: positive if in the future. */
+	if (!ASN1_TIME_diff(&day, &sec, NULL, nb))
+		return fail(err, errlen, "lint: notBefore cannot be compared");
+	skew = day * DAY + sec;
+	if (skew < -LINT_PAST_SLACK || skew > LINT_FUTURE_SLACK)
+		return fail(err, errlen, "lint: notBefore is %ld s from now; "
+		    "backdating or postdating is not allowed", skew);
+	return 0;
+}
+
+static int
+lint_issuer_subject(X509 *x, X509 *cacert, char *cn, size_t cnlen,
+    char *err, size_t errlen)
+{
+	const X509_NAME	*subj = X509_get_subject_name(x);
+	X509_NAME_ENTRY	*ent;
+	const ASN1_STRING *s;
+	int		 len;
+
+	if (X509_NAME_cmp(X509_get_issuer_name(x),
+	    X509_get_subject_name(cacert)) != 0)
+		return fail(err, errlen, "lint: issuer is not the CA's subject");
+	if (subj == NULL || X509_NAME_entry_count(subj) != 1 ||
+	    (ent = X509_NAME_get_entry(subj, 0)) == NULL ||
+	    OBJ_obj2nid(X509_NAME_ENTRY_get_object(ent)) != NID_commonName)
+		return fail(err, errlen, "lint: subject is not exactly one CN");
+	s = X509_NAME_ENTRY_get_data(ent);
+	len = ASN1_STRING_length(s);
+	if (len <= 0 || len > POLICY_MAX_LABEL_LEN || (size_t)len >= cnlen ||
+	    memchr(ASN1_STRING_get0_data(s), '\0', (size_t)len) != NULL ||
+	    memchr(ASN1_STRING_get0_data(s), '.', (size_t)len) != NULL)
+		return fail(err, errlen, "lint: subject CN is not one label");
+	memcpy(cn, ASN1_STRING_get0_data(s), (size_t)len);
+	cn[len] = '\0';
+	return 0;
+}
+
+/* The extensions a device certificate has, each exactly once. */
+static const int expected_ext[] = {
+	NID_basic_constraints, NID_key_usage, NID_ext_key_usage,
+	NID_subject_alt_name, NID_subject_key_identifier,
+	NID_authority_key_identifier,
+};
+#define NEXPECTED	(sizeof(expected_ext) / sizeof(expected_ext[0]))
+
+static int
+lint_ext_set(X509 *x, char *err, size_t errlen)
+{
+	int	 seen[NEXPECTED] = { 0 };
+	int	 i, nid;
+	size_t	 j;
+
+	for (i = 0; i < X509_get_ext_count(x); i++) {
+		nid = OBJ_obj2nid(X509_EXTENSION_get_object(
+		    X509_get_ext(x, i)));
+		for (j = 0; j < NEXPECTED; j++)
+			if (expected_ext[j] == nid)
+				break;
+		if (j == NEXPECTED)
+			return fail(err, errlen, "lint: unexpected extension "
+			    "%s", nid != NID_undef ? OBJ_nid2sn(nid) :
+			    "(unknown OID)");
+		if (seen[j]++)
+			return fail(err, errlen, "lint: extension %s appears "
+			    "twice", OBJ_nid2sn(nid));
+	}
+	for (j = 0; j < NEXPECTED; j++)
+		if (!seen[j])
+			return fail(err, errlen, "lint: extension %s missing",
+			    OBJ_nid2sn(expected_ext[j]));
+	return 0;
+}
+
+static int
+lint_basic_constraints(X509 *x, char *err, size_t errlen)
+{
+	BASIC_CONSTRAINTS	*bc;
+	int			 crit, ok;
+
+	if ((bc = X509_get_ext_d2i(x, NID_basic_constraints, &crit, NULL)) ==
+	    NULL)
+		return fail(err, errlen, "lint: basicConstraints missing or "
+		    "malformed");
+	ok = bc->ca == 0 && bc->pathlen == NULL;
+	BASIC_CONSTRAINTS_free(bc);
+	if (!ok)
+		return fail(err, errlen, "lint: basicConstraints says CA:TRUE "
+		    "(or has a path length); a device is never a CA");
+	if (crit != 1)
+		return fail(err, errlen, "lint: basicConstraints is not "
+		    "critical");
+	return 0;
+}
+
+static int
+lint_key_usage(X509 *x, char *err, size_t errlen)
+{
+	ASN1_BIT_STRING	*ku;
+	EVP_PKEY	*pk = X509_get0_pubkey(x);
+	int		 crit, i, bad = 0, bits;
+
+	if ((ku = X509_get_ext_d2i(x, NID_key_usage, &crit, NULL)) == NULL)
+		return fail(err, errlen, "lint: keyUsage missing or malformed");
+	bits = ASN1_STRING_length(ku) * 8;
+	for (i = 0; i < bits; i++) {
+		if (!ASN1_BIT_STRING_get_bit(ku, i))
+			continue;
+		/* digitalSignature; keyEncipherment for RSA only */
+		if (i == 0 || (i == 2 && pk != NULL && EVP_PKEY_is_a(pk, "RSA")))
+			continue;
+		bad = i;
+		break;
+	}
+	if (!bad && !ASN1_BIT_STRING_get_bit(ku, 0))
+		bad = -1;
+	ASN1_BIT_STRING_free(ku);
+	if (bad == 5 || bad == 6)
+		return fail(err, errlen, "lint: keyUsage has %s",
+		    bad == 5 ? "keyCertSign" : "cRLSign");
+	if (bad > 0)
+		return fail(err, errlen, "lint: keyUsage has unexpected bit %d",
+		    bad);
+	if (bad < 0)
+		return fail(err, errlen, "lint: keyUsage lacks "
+		    "digitalSignature");
+	if (crit != 1)
+		return fail(err, errlen, "lint: keyUsage is not critical");
+	return 0;
+}
+
+static int
+lint_eku(X509 *x, char *err, size_t errlen)
+{
+	EXTENDED_KEY_USAGE	*eku;
+	const char		*other = NULL;
+	int			 i, nid, server = 0;
+
+	if ((eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL)) ==
+	    NULL)
+		return fail(err, errlen, "lint: extendedKeyUsage missing or "
+		    "malformed");
+	for (i = 0; i < sk_ASN1_OBJECT_num(eku); i++) {
+		nid = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i));
+		if (nid == NID_server_auth)
+			server = 1;
+		else if (nid != NID_client_auth && other == NULL)
+			other = nid != NID_undef ? OBJ_nid2sn(nid) :
+			    "an unknown purpose";
+	}
+	EXTENDED_KEY_USAGE_free(eku);
+	if (other != NULL)
+		return fail(err, errlen, "lint: extendedKeyUsage has %s; only "
+		    "serverAuth and clientAuth", other);
+	if (!server)
+		return fail(err, errlen, "lint: extendedKeyUsage lacks "
+		    "serverAuth");
+	return 0;
+}
+
+static int
+lint_one_name(const struct policy *pol, const GENERAL_NAME *gn,
+    const char *cn, int *ndns, char *err, size_t errlen)
+{
+	char			 name[POLICY_MAX_NAME_LEN + 1];
+	char			 canon[sizeof(name)], reason[256];
+	const ASN1_STRING	*s;
+	const char		*dot;
+	int			 type, len;
+
+	s = GENERAL_NAME_get0_value(gn, &type);
+	len = ASN1_STRING_length(s);
+	if (type == GEN_IPADD) {
+		if (policy_check_ip(ASN1_STRING_get0_data(s),
+		    len > 0 ? (size_t)len : 0, reason, sizeof(reason)) !=
+		    POLICY_OK)
+			return fail(err, errlen, "lint: %s", reason);
+		return 0;
+	}
+	if (type != GEN_DNS)
+		return fail(err, errlen, "lint: subjectAltName of type %d",
+		    type);
+	if (len <= 0 || len > POLICY_MAX_NAME_LEN ||
+	    memchr(ASN1_STRING_get0_data(s), '\0', (size_t)len) != NULL)
+		return fail(err, errlen, "lint: malformed DNS name");
+	memcpy(name, ASN1_STRING_get0_data(s), (size_t)len);
+	name[len] = '\0';
+	if (policy_check_dns(pol, name, canon, sizeof(canon), reason,
+	    sizeof(reason)) != POLICY_OK)
+		return fail(err, errlen, "lint: %s", reason);
+	dot = strchr(canon, '.');
+	if (strcmp(canon, name) != 0 || dot == NULL ||
+	    strlen(cn) != (size_t)(dot - canon) ||
+	    strncmp(canon, cn, strlen(cn)) != 0)
+		return fail(err, errlen, "lint: DNS name \"%s\" is not "
+		    "<CN>.<suffix> in lower case", canon);
+	(*ndns)++;
+	return 0;
+}
+
+static int
+lint_san(const struct policy *pol, X509 *x, const char *cn, char *err,
+    size_t errlen)
+{
+	GENERAL_NAMES	*gens;
+	int		 i, n, ndns = 0, rc = 0;
+
+	if ((gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL)) ==
+	    NULL)
+		return fail(err, errlen, "lint: subjectAltName missing or "
+		    "malformed");
+	n = sk_GENERAL_NAME_num(gens);
+	if (n > POLICY_MAX_NAMES)
+		rc = fail(err, errlen, "lint: more than %d names",
+		    POLICY_MAX_NAMES);
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = lint_one_name(pol, sk_GENERAL_NAME_value(gens, i), cn,
+		    &ndns, err, errlen);
+	GENERAL_NAMES_free(gens);
+	if (rc == 0 && ndns == 0)
+		rc = fail(err, errlen, "lint: no DNS name");
+	return rc;
+}
+
+static int
+lint_key_ids(X509 *x, X509 *cacert, char *err, size_t errlen)
+{
+	const ASN1_OCTET_STRING	*caski;
+	ASN1_OCTET_STRING	*ski;
+	AUTHORITY_KEYID		*akid;
+	int			 ok;
+
+	if ((ski = X509_get_ext_d2i(x, NID_subject_key_identifier, NULL,
+	    NULL)) == NULL)
+		return fail(err, errlen, "lint: subjectKeyIdentifier missing");
+	ok = ASN1_STRING_length(ski) > 0;
+	ASN1_OCTET_STRING_free(ski);
+	if (!ok)
+		return fail(err, errlen, "lint: subjectKeyIdentifier empty");
+
+	if ((akid = X509_get_ext_d2i(x, NID_authority_key_identifier, NULL,
+	    NULL)) == NULL)
+		return fail(err, errlen, "lint: authorityKeyIdentifier missing");
+	caski = X509_get0_subject_key_id(cacert);
+	ok = akid->keyid != NULL && akid->issuer == NULL &&
+	    akid->serial == NULL && (caski == NULL ||
+	    ASN1_OCTET_STRING_cmp(akid->keyid, caski) == 0);
+	AUTHORITY_KEYID_free(akid);
+	if (!ok)
+		return fail(err, errlen, "lint: authorityKeyIdentifier is not "
+		    "the CA's key ID");
+	return 0;
+}
+
+static int
+lint_key(X509 *x, X509 *cacert, char *err, size_t errlen)
+{
+	char		 reason[256];
+	EVP_PKEY	*pk = X509_get0_pubkey(x);
+
+	if (policy_check_key(pk, reason, sizeof(reason)) != POLICY_OK)
+		return fail(err, errlen, "lint: %s", reason);
+	if (EVP_PKEY_eq(pk, X509_get0_pubkey(cacert)) == 1)
+		return fail(err, errlen, "lint: the certificate carries the "
+		    "CA's own key");
+	return 0;
+}
+
+int
+certgen_lint(const struct policy *pol, X509 *tbs, X509 *cacert, char *err,
+    size_t errlen)
+{
+	char	 cn[POLICY_MAX_LABEL_LEN + 1];
+
+	if (pol == NULL || tbs == NULL || cacert == NULL)
+		return fail(err, errlen, "lint: missing argument");
+	if (!max_days_valid(pol))
+		return fail(err, errlen, "lint: policy max_days %d is outside "
+		    "1..%d", pol->max_days, MAX_DAYS_CEILING);
+	if (X509_get_version(tbs) != X509_VERSION_3)
+		return fail(err, errlen, "lint: not a v3 certificate");
+	if (lint_serial(tbs, err, errlen) == -1 ||
+	    lint_issuer_subject(tbs, cacert, cn, sizeof(cn), err, errlen) ==
+	    -1 ||
+	    lint_validity(pol, tbs, err, errlen) == -1 ||
+	    lint_ext_set(tbs, err, errlen) == -1 ||
+	    lint_basic_constraints(tbs, err, errlen) == -1 ||
+	    lint_key_usage(tbs, err, errlen) == -1 ||
+	    lint_eku(tbs, err, errlen) == -1 ||
+	    lint_san(pol, tbs, cn, err, errlen) == -1 ||
+	    lint_key_ids(tbs, cacert, err, errlen) == -1 ||
+	    lint_key(tbs, cacert, err, errlen) == -1)
+		return -1;
+	return 0;
+}

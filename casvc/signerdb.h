@@ -1,0 +1,67 @@
+/*
+ * signerdb: the signer's SQLite database (signer.db): issued certificates,
+ * their revocation, CRL numbers and, later, approvals.  Only iotca-signer
+ * opens it read-write.  Every function returns 0 on success and -1 with one
+ * line in err on failure, unless its comment says otherwise.
+ */
+#ifndef IOTCA_SIGNERDB_H
+#define IOTCA_SIGNERDB_H
+
+#include <stddef.h>
+#include <time.h>
+#include <jansson.h>
+
+#include "certgen.h"
+
+struct signerdb;
+
+/* Open (creating with mode 0600 if absent) and migrate the schema. */
+struct signerdb	*signerdb_open(const char *path, char *err, size_t errlen);
+void		 signerdb_close(struct signerdb *);
+
+struct cert_record {
+	const char	*serial_hex;	/* upper-case hex */
+	const char	*device_id;
+	const json_t	*names;		/* array of strings: DNS names, then IPs */
+	const char	*account;	/* ACME account key thumbprint, or NULL */
+	const char	*requested_by;	/* "operator uid 0 (root)", "frontend uid 998" */
+	time_t		 not_before, not_after;
+	const char	*pem;
+};
+
+#define SIGNERDB_DUPLICATE	1	/* serial already present: retry with another */
+
+/* Insert a newly issued certificate; SIGNERDB_DUPLICATE on a serial clash. */
+int	 signerdb_insert_cert(struct signerdb *, const struct cert_record *,
+	    char *err, size_t errlen);
+
+/* All certificates, newest first, as JSON objects without the PEM
+ * (serial, device_id, names, account, requested_by, not_before, not_after,
+ * issued_at, status, revoked_at, reason); an empty array if none. */
+json_t	*signerdb_list_certs(struct signerdb *, char *err, size_t errlen);
+
+/* One certificate with its PEM, or NULL (err empty when simply absent). */
+json_t	*signerdb_get_cert(struct signerdb *, const char *serial_hex,
+	    char *err, size_t errlen);
+
+#define SIGNERDB_NOT_FOUND	1
+#define SIGNERDB_ALREADY	2	/* already revoked */
+
+/* Mark a certificate revoked; SIGNERDB_NOT_FOUND / SIGNERDB_ALREADY. */
+int	 signerdb_revoke(struct signerdb *, const char *serial_hex, int reason,
+	    time_t when, char *err, size_t errlen);
+
+/* The revoked certificates that have not expired, for the CRL.  The caller
+ * frees with signerdb_free_revoked(). */
+int	 signerdb_revoked(struct signerdb *, struct crl_entry **out, size_t *n,
+	    char *err, size_t errlen);
+void	 signerdb_free_revoked(struct crl_entry *, size_t n);
+
+/* Take the next CRL number (monotonic, persisted); -1 on error. */
+long	 signerdb_next_crl_number(struct signerdb *, char *err, size_t errlen);
+
+/* Counts for status: certificates valid, revoked. */
+int	 signerdb_counts(struct signerdb *, long *valid, long *revoked,
+	    char *err, size_t errlen);
+
+#endif

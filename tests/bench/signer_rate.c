@@ -1,0 +1,197 @@
+/*
+ * signer-rate: certificates per second through a running iotca-signer's
+ * socket, against raw EVP_DigestSign signatures per second with the same key
+ * and provider, measured back to back in one run.
+ *
+ * usage: signer_rate CONFIG SOCKET SECONDS
+ * Prints "raw: N sig/s", "signer: M cert/s" and "ratio: R".
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "config.h"
+#include "keystore.h"
+#include "proto.h"
+
+#define CLIENTS		2	/* keep one request queued while one is signed */
+#define NCSR		64
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "signer_rate: %s\n", what);
+	ERR_print_errors_fp(stderr);
+	exit(1);
+}
+
+/* Raw signatures of a certificate-sized message for secs seconds. */
+static double
+raw_rate(const struct config *cfg, double secs)
+{
+	struct ks_config kc = { cfg->key_store, cfg->tcti, cfg->provider };
+	unsigned char tbs[420], sig[1024];
+	char err[512];
+	struct ks *ks;
+	EVP_PKEY *key;
+	double t0, t;
+	long n = 0;
+
+	memset(tbs, 0x5a, sizeof(tbs));
+	if ((ks = ks_new(&kc, err, sizeof(err))) == NULL ||
+	    (key = ks_load(ks, cfg->key, err, sizeof(err))) == NULL)
+		die(err);
+	t0 = now();
+	do {
+		EVP_MD_CTX *md = ks_sign_ctx(ks, key, err, sizeof(err));
+		size_t siglen = sizeof(sig);
+
+		if (md == NULL)
+			die(err);
+		if (EVP_DigestSign(md, sig, &siglen, tbs, sizeof(tbs)) != 1)
+			die("EVP_DigestSign");
+		EVP_MD_CTX_free(md);
+		n++;
+	} while ((t = now() - t0) < secs);
+	EVP_PKEY_free(key);
+	ks_free(ks);
+	return n / t;
+}
+
+static char *
+make_csr(EVP_PKEY *key, int i)
+{
+	char name[64], san[80];
+	X509_REQ *req = X509_REQ_new();
+	X509_EXTENSIONS *exts = sk_X509_EXTENSION_new_null();
+	X509_EXTENSION *ext;
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data, *pem;
+	long len;
+
+	snprintf(name, sizeof(name), "bench-%04d", i);
+	snprintf(san, sizeof(san), "DNS:%s.local", name);
+	if (req == NULL || exts == NULL || b == NULL ||
+	    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN",
+	    MBSTRING_ASC, (unsigned char *)name, -1, -1, 0) != 1 ||
+	    X509_REQ_set_pubkey(req, key) != 1 ||
+	    (ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san)) == NULL ||
+	    sk_X509_EXTENSION_push(exts, ext) == 0 ||
+	    X509_REQ_add_extensions(req, exts) != 1 ||
+	    X509_REQ_sign(req, key, EVP_sha384()) <= 0 ||
+	    PEM_write_bio_X509_REQ(b, req) != 1 ||
+	    (len = BIO_get_mem_data(b, &data)) <= 0 ||
+	    (pem = strndup(data, (size_t)len)) == NULL)
+		die("cannot make a CSR");
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_REQ_free(req);
+	BIO_free(b);
+	return pem;
+}
+
+struct client {
+	pthread_t	 th;
+	const char	*socket;
+	char		**csrs;
+	double		 deadline;
+	long		 done, errors;
+};
+
+static void *
+client_run(void *arg)
+{
+	struct client *c = arg;
+	char err[256], reason[256];
+	json_t *req, *resp;
+	int fd, i = 0;
+
+	if ((fd = proto_connect(c->socket, err, sizeof(err))) == -1)
+		die(err);
+	while (now() < c->deadline) {
+		req = json_pack("{s:s, s:s, s:i}", "op", "issue", "csr",
+		    c->csrs[i++ % NCSR], "days", 30);
+		if (req == NULL || proto_send(fd, req) == -1)
+			die("send");
+		json_decref(req);
+		if (proto_recv(fd, 1, &resp, reason, sizeof(reason)) != PROTO_OK)
+			die("receive");
+		if (json_is_true(json_object_get(resp, "ok")))
+			c->done++;
+		else {
+			if (c->errors++ == 0)
+				fprintf(stderr, "signer_rate: refused: %s\n",
+				    json_string_value(json_object_get(resp, "reason")));
+		}
+		json_decref(resp);
+	}
+	close(fd);
+	return NULL;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct client cl[CLIENTS];
+	struct config cfg;
+	char err[512], *csrs[NCSR];
+	EVP_PKEY *dkey;
+	double secs, raw, t0, t, rate;
+	long done = 0, errors = 0;
+	int i;
+
+	if (argc != 4 || (secs = atof(argv[3])) <= 0) {
+		fprintf(stderr, "usage: signer_rate CONFIG SOCKET SECONDS\n");
+		return 2;
+	}
+	if (config_load(argv[1], &cfg, err, sizeof(err)) == -1)
+		die(err);
+	if ((dkey = EVP_EC_gen("P-384")) == NULL)
+		die("device key");
+	for (i = 0; i < NCSR; i++)
+		csrs[i] = make_csr(dkey, i);
+
+	raw = raw_rate(&cfg, secs);
+	printf("raw: %.1f sig/s\n", raw);
+
+	t0 = now();
+	for (i = 0; i < CLIENTS; i++) {
+		memset(&cl[i], 0, sizeof(cl[i]));
+		cl[i].socket = argv[2];
+		cl[i].csrs = csrs;
+		cl[i].deadline = t0 + secs;
+		if (pthread_create(&cl[i].th, NULL, client_run, &cl[i]) != 0)
+			die("pthread_create");
+	}
+	for (i = 0; i < CLIENTS; i++) {
+		pthread_join(cl[i].th, NULL);
+		done += cl[i].done;
+		errors += cl[i].errors;
+	}
+	t = now() - t0;
+	rate = done / t;
+	printf("signer: %.1f cert/s (%ld certificates, %ld errors)\n", rate,
+	    done, errors);
+	printf("ratio: %.3f\n", rate / raw);
+	for (i = 0; i < NCSR; i++)
+		free(csrs[i]);
+	EVP_PKEY_free(dkey);
+	config_free(&cfg);
+	return errors == 0 ? 0 : 1;
+}

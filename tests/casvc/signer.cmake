@@ -1,0 +1,11 @@
+# iotca-signer against its sockets, with a real daemon started by devstack.
+add_executable(test_signer_socket ${CMAKE_CURRENT_SOURCE_DIR}/test_signer_socket.c)
+target_link_libraries(test_signer_socket PRIVATE iotca_casvc_client PkgConfig::CMOCKA)
+set_target_properties(test_signer_socket PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+
+add_test(NAME signer-socket
+	COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/signer-socket.sh
+		${CMAKE_BINARY_DIR}/tests/test_signer_socket)
+set_tests_properties(signer-socket PROPERTIES
+	ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
+	TIMEOUT 120 SKIP_RETURN_CODE 77)
