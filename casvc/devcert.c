@@ -610,7 +610,11 @@ lint_one_name(const struct policy *pol, const GENERAL_NAME *gn,
 	const char		*dot;
 	int			 type, len;
 
+	/* Only dNSName and iPAddress values are ASN1_STRINGs: type first. */
 	s = GENERAL_NAME_get0_value(gn, &type);
+	if (type != GEN_DNS && type != GEN_IPADD)
+		return fail(err, errlen, "lint: subjectAltName of type %d",
+		    type);
 	len = ASN1_STRING_length(s);
 	if (type == GEN_IPADD) {
 		if (policy_check_ip(ASN1_STRING_get0_data(s),
@@ -619,9 +623,6 @@ lint_one_name(const struct policy *pol, const GENERAL_NAME *gn,
 			return fail(err, errlen, "lint: %s", reason);
 		return 0;
 	}
-	if (type != GEN_DNS)
-		return fail(err, errlen, "lint: subjectAltName of type %d",
-		    type);
 	if (len <= 0 || len > POLICY_MAX_NAME_LEN ||
 	    memchr(ASN1_STRING_get0_data(s), '\0', (size_t)len) != NULL)
 		return fail(err, errlen, "lint: malformed DNS name");

@@ -499,7 +499,17 @@ policy_check_key(const EVP_PKEY *pk, char *reason, size_t reasonlen)
 	}
 
 	if (EVP_PKEY_is_a(pk, "EC")) {
-		/* Explicit curve parameters have no group name: refused. */
+		/*
+		 * RFC 5480: named curves only.  Explicit parameters, even
+		 * when they spell out P-384, are refused by browsers and
+		 * have hidden weak curves before (CVE-2020-0601).
+		 */
+		if (EVP_PKEY_get_utf8_string_param(pk,
+		    OSSL_PKEY_PARAM_EC_ENCODING, group, sizeof(group), NULL) &&
+		    strcmp(group, OSSL_PKEY_EC_ENCODING_EXPLICIT) == 0)
+			return refuse(reason, reasonlen, POLICY_BAD_PUBLIC_KEY,
+			    "key is EC with explicit curve parameters; %s",
+			    accepted);
 		if (!EVP_PKEY_get_utf8_string_param(pk,
 		    OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL))
 			return refuse(reason, reasonlen, POLICY_BAD_PUBLIC_KEY,

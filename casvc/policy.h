@@ -50,7 +50,9 @@ struct csr_request {
  * Check one DNS name against draft 4.2: a valid host name ending in ".local"
  * or a configured domain (whole labels compared), with a device label left of
  * that suffix that is neither the server's name nor "localhost".  On success
- * writes the lower-cased name and its leftmost label.
+ * writes the lower-cased name to canon (if not NULL); its leftmost label, up
+ * to the first dot, is the device ID.  Exactly one label may stand left of
+ * the suffix: "a.b.local" is refused.
  */
 enum policy_err	 policy_check_dns(const struct policy *, const char *name,
 		    char *canon, size_t canonlen, char *reason, size_t reasonlen);

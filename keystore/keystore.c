@@ -18,7 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/core_names.h>
 #include <openssl/encoder.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -385,8 +384,8 @@ keygen(struct ks *ks, enum ks_alg alg, char *err, size_t errlen)
 		goto out;
 	}
 	if (EVP_PKEY_generate(ctx, &pkey) <= 0) {
-		ks_err(err, errlen, "%s cannot create %s keys",
-		    store_noun(ks->store), algs[i].name);
+		ks_err(err, errlen, "%s key generation in %s failed",
+		    algs[i].name, store_noun(ks->store));
 		pkey = NULL;
 		goto out;
 	}
@@ -473,6 +472,20 @@ fsync_parent(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* 1 if name is one of the entries of the comma-separated list. */
+static int
+list_has(const char *list, const char *name)
+{
+	size_t		 len = strlen(name);
+	const char	*p;
+
+	for (p = list; (p = strstr(p, name)) != NULL; p += len)
+		if ((p == list || p[-1] == ',') &&
+		    (p[len] == '\0' || p[len] == ','))
+			return 1;
+	return 0;
+}
+
 /*
  * After a failed generation: if the store works but cannot make this
  * algorithm, say so and say what it can make; otherwise keep the original
@@ -482,21 +495,10 @@ static void
 explain_keygen_failure(struct ks *ks, enum ks_alg alg, char *err,
     size_t errlen)
 {
-	char	 can[128], perr[16];
-	char	*p, *save = NULL;
-	int	 listed = 0;
+	char	 can[128], perr[128];
 
 	if (ks_probe(ks, can, sizeof(can), perr, sizeof(perr)) == -1 ||
-	    can[0] == '\0')
-		return;
-	for (p = strtok_r(can, ",", &save); p != NULL;
-	    p = strtok_r(NULL, ",", &save)) {
-		if (strcmp(p, ks_alg_name(alg)) == 0)
-			listed = 1;
-		if (p != can)
-			p[-1] = ',';	/* undo strtok_r's cut */
-	}
-	if (listed)
+	    can[0] == '\0' || list_has(can, ks_alg_name(alg)))
 		return;
 	(void)snprintf(err, errlen, "%s cannot create %s keys (it can: %s)",
 	    store_noun(ks->store), ks_alg_name(alg), can);

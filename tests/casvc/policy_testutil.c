@@ -7,17 +7,42 @@
 
 #include <cmocka.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/params.h>
 #include <openssl/rsa.h>
 
 #include "policy_testutil.h"
+
+/* An EC key whose SPKI will carry the curve's explicit parameters. */
+static EVP_PKEY *
+explicit_ec_key(const char *curve)
+{
+	EVP_PKEY_CTX	*ctx;
+	EVP_PKEY	*k = NULL;
+	OSSL_PARAM	 params[3];
+
+	params[0] = OSSL_PARAM_construct_utf8_string(
+	    OSSL_PKEY_PARAM_GROUP_NAME, (char *)curve, 0);
+	params[1] = OSSL_PARAM_construct_utf8_string(
+	    OSSL_PKEY_PARAM_EC_ENCODING, OSSL_PKEY_EC_ENCODING_EXPLICIT, 0);
+	params[2] = OSSL_PARAM_construct_end();
+	assert_non_null(ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL));
+	assert_int_equal(EVP_PKEY_keygen_init(ctx), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_params(ctx, params), 1);
+	assert_int_equal(EVP_PKEY_generate(ctx, &k), 1);
+	EVP_PKEY_CTX_free(ctx);
+	return k;
+}
 
 EVP_PKEY *
 tu_key(const char *spec)
 {
 	EVP_PKEY	*k = NULL;
 
-	if (strncmp(spec, "EC:", 3) == 0)
+	if (strncmp(spec, "EC-EXPLICIT:", 12) == 0)
+		k = explicit_ec_key(spec + 12);
+	else if (strncmp(spec, "EC:", 3) == 0)
 		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", spec + 3);
 	else if (strncmp(spec, "RSA:", 4) == 0)
 		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA",

@@ -146,6 +146,25 @@ refuse_ed25519(void **state)
 	    good_san), POLICY_BAD_PUBLIC_KEY, "key is ED25519;");
 }
 
+/* P-384 spelled out as explicit parameters, as received on the wire. */
+static void
+refuse_explicit_curve(void **state)
+{
+	EVP_PKEY	*k = tu_key("EC-EXPLICIT:P-384");
+	X509_REQ	*req = tu_csr(k, "SHA384", "device-12cd56", good_san);
+	unsigned char	*der;
+	size_t		 len;
+	char		 reason[256];
+
+	der = tu_der(req, &len);
+	X509_REQ_free(req);
+	EVP_PKEY_free(k);
+	req = policy_parse_csr(der, len, reason, sizeof(reason));
+	OPENSSL_free(der);
+	refuse_csr(state, req, POLICY_BAD_PUBLIC_KEY,
+	    "key is EC with explicit curve parameters");
+}
+
 static void
 refuse_sha1(void **state)
 {
@@ -760,6 +779,7 @@ main(void)
 		cmocka_unit_test(refuse_p256),
 		cmocka_unit_test(refuse_rsa2048),
 		cmocka_unit_test(refuse_ed25519),
+		cmocka_unit_test(refuse_explicit_curve),
 		cmocka_unit_test(refuse_sha1),
 		cmocka_unit_test(refuse_sha224),
 		cmocka_unit_test(refuse_pss_sha1),

@@ -544,6 +544,7 @@ test_bad_configs(void **state)
 	struct ks_config cfg = { .store = KS_STORE_PROVIDER };
 	struct fixture	*f = *state;
 	struct ks	*ks;
+	const char	*before;
 	char		 err[256] = "", path[PATH_MAX];
 
 	assert_null(ks_new(NULL, err, sizeof(err)));
@@ -573,14 +574,45 @@ test_bad_configs(void **state)
 	if (store != KS_STORE_TPM2)
 		return;
 	/* A TPM that does not answer fails at once, and says which one. */
+	before = getenv("TPM2OPENSSL_TCTI");
 	cfg.store = KS_STORE_TPM2;
 	cfg.tcti = "swtpm:host=127.0.0.1,port=1";
 	err[0] = '\0';
 	assert_null(ks_new(&cfg, err, sizeof(err)));
 	assert_non_null(strstr(err, "port=1"));
 	/* ... and the environment is as it was. */
-	assert_non_null(getenv("TPM2OPENSSL_TCTI"));
-	assert_string_equal(getenv("TPM2OPENSSL_TCTI"), tcti);
+	if (before == NULL)
+		assert_null(getenv("TPM2OPENSSL_TCTI"));
+	else
+		assert_string_equal(getenv("TPM2OPENSSL_TCTI"), before);
+}
+
+/* Without a configured TCTI the provider's own default applies. */
+static void
+test_tcti_from_environment(void **state)
+{
+	struct ks_config cfg = { .store = KS_STORE_TPM2, .tcti = NULL };
+	struct ks	*ks;
+	char		 err[256], list[128];
+	char		*before = NULL;
+
+	(void)state;
+	if (store != KS_STORE_TPM2)
+		skip();
+	if (getenv("TPM2OPENSSL_TCTI") != NULL)
+		assert_non_null(before = strdup(getenv("TPM2OPENSSL_TCTI")));
+	assert_int_equal(setenv("TPM2OPENSSL_TCTI", tcti, 1), 0);
+	if ((ks = ks_new(&cfg, err, sizeof(err))) == NULL)
+		fail_msg("ks_new from TPM2OPENSSL_TCTI: %s", err);
+	if (ks_probe(ks, list, sizeof(list), err, sizeof(err)) == -1)
+		fail_msg("ks_probe: %s", err);
+	assert_non_null(strstr(list, "ec-p384"));
+	ks_free(ks);
+	if (before != NULL)
+		assert_int_equal(setenv("TPM2OPENSSL_TCTI", before, 1), 0);
+	else
+		assert_int_equal(unsetenv("TPM2OPENSSL_TCTI"), 0);
+	free(before);
 }
 
 int
@@ -590,6 +622,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_alg_parse),
 		cmocka_unit_test_setup_teardown(test_bad_configs, setup,
 		    teardown),
+		cmocka_unit_test(test_tcti_from_environment),
 		cmocka_unit_test_setup_teardown(test_roundtrip_ec_p384, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_roundtrip_ec_p521, setup,
