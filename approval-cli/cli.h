@@ -12,7 +12,7 @@ struct cli {
 	int		 json;
 	/* command options */
 	const char	*csr, *out, *reason, *algorithm;
-	int		 days, years;
+	int		 days, years, revoke_certs;
 	/* positional arguments after the command */
 	char		**args;
 	int		 nargs;

@@ -5,6 +5,7 @@
  * there is no signer to ask.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@ cli_error(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 }
+
+static int parse_int_opt(const char *, int, int, int *);
 
 static const char *
 admin_socket(struct cli *c, char *buf, size_t buflen)
@@ -290,6 +293,113 @@ cmd_revoke(struct cli *c)
 	return 0;
 }
 
+static void
+print_approvals(const json_t *rows)
+{
+	const json_t *row, *n;
+	char when[32];
+	size_t i, j;
+
+	printf("%-6s %-20s %-9s %-17s %-12s %s\n", "ID", "DEVICE", "STATUS",
+	    "REQUESTED (UTC)", "ACCOUNT", "NAMES");
+	json_array_foreach(rows, i, row) {
+		printf("%-6lld %-20s %-9s %-17s %-12.12s",
+		    (long long)json_integer_value(json_object_get(row, "id")),
+		    json_string_value(json_object_get(row, "device_id")),
+		    json_string_value(json_object_get(row, "status")),
+		    iso_time(json_integer_value(json_object_get(row,
+		    "requested_at")), when, sizeof(when)),
+		    json_string_value(json_object_get(row, "account")));
+		json_array_foreach(json_object_get(row, "names"), j, n)
+			printf("%s%s", j ? "," : " ", json_string_value(n));
+		if (json_is_true(json_object_get(row, "approved_elsewhere")))
+			printf("  (approved for another account)");
+		if (json_is_string(json_object_get(row, "reason")))
+			printf("  reason: %s", json_string_value(json_object_get(row,
+			    "reason")));
+		putchar('\n');
+	}
+}
+
+/* pending / approvals: list requests. */
+static int
+cmd_approvals(struct cli *c, const char *op)
+{
+	json_t *r = call(c, json_pack("{s:s}", "op", op));
+	const json_t *rows;
+
+	if (r == NULL)
+		return 1;
+	rows = json_object_get(r, strcmp(op, "pending") == 0 ? "requests" :
+	    "approvals");
+	if (c->json)
+		print_json(rows);
+	else if (json_array_size(rows) == 0)
+		printf("no %s\n", strcmp(op, "pending") == 0 ?
+		    "pending requests" : "approvals");
+	else
+		print_approvals(rows);
+	json_decref(r);
+	return 0;
+}
+
+/* approve ID / deny ID [--reason R] */
+static int
+cmd_decide(struct cli *c, const char *op)
+{
+	json_t *req, *r;
+	int id;
+
+	if (c->nargs != 1 || parse_int_opt(c->args[0], 1, INT32_MAX, &id) == -1) {
+		cli_error("usage: iotca %s ID%s", op, strcmp(op, "deny") == 0 ?
+		    " [--reason R]" : "");
+		return 2;
+	}
+	req = json_pack("{s:s, s:i}", "op", op, "id", id);
+	if (req != NULL && c->reason != NULL &&
+	    json_object_set_new(req, "reason", json_string(c->reason)) == -1) {
+		json_decref(req);
+		req = NULL;
+	}
+	if ((r = call(c, req)) == NULL)
+		return 1;
+	if (c->json)
+		print_json(json_object_get(r, "request"));
+	else
+		printf("request %d for device %s %s\n", id,
+		    json_string_value(json_object_get(json_object_get(r,
+		    "request"), "device_id")),
+		    strcmp(op, "approve") == 0 ? "approved" : "denied");
+	json_decref(r);
+	return 0;
+}
+
+/* revoke-approval DEVICE [--revoke-certs] */
+static int
+cmd_revoke_approval(struct cli *c)
+{
+	json_t *r;
+
+	if (c->nargs != 1) {
+		cli_error("usage: iotca revoke-approval DEVICE [--revoke-certs]");
+		return 2;
+	}
+	r = call(c, json_pack("{s:s, s:s, s:b}", "op", "revoke_approval",
+	    "device_id", c->args[0], "revoke_certs", c->revoke_certs));
+	if (r == NULL)
+		return 1;
+	if (c->json) {
+		json_object_del(r, "ok");
+		print_json(r);
+	} else
+		printf("approval of %s revoked (%lld requests, %lld certificates "
+		    "revoked)\n", c->args[0],
+		    (long long)json_integer_value(json_object_get(r, "approvals")),
+		    (long long)json_integer_value(json_object_get(r, "certs")));
+	json_decref(r);
+	return 0;
+}
+
 /* Print a PEM the signer hands out: the CRL or the root. */
 static int
 cmd_pem(struct cli *c, const char *op)
@@ -318,6 +428,12 @@ usage(FILE *f)
 	    "  certs                  list issued certificates\n"
 	    "  revoke SERIAL [--reason R]\n"
 	    "                         revoke a certificate (RFC 5280 reason name)\n"
+	    "  pending                requests waiting for an operator\n"
+	    "  approve ID             approve a device's request (renewals then need none)\n"
+	    "  deny ID [--reason R]   deny it; the client is told the reason\n"
+	    "  approvals              every request and decision\n"
+	    "  revoke-approval DEVICE [--revoke-certs]\n"
+	    "                         withdraw a device's approval (and its certificates)\n"
 	    "  crl [--out FILE]       the current CRL (PEM)\n"
 	    "  ca [--out FILE]        the root certificate (PEM)\n");
 }
@@ -349,6 +465,7 @@ main(int argc, char *argv[])
 		{ "reason",	required_argument, NULL, 'R' },
 		{ "years",	required_argument, NULL, 'y' },
 		{ "algorithm",	required_argument, NULL, 'a' },
+		{ "revoke-certs", no_argument,	   NULL, 'C' },
 		{ "help",	no_argument,	   NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -367,6 +484,7 @@ main(int argc, char *argv[])
 		case 'o': c.out = optarg; break;
 		case 'R': c.reason = optarg; break;
 		case 'a': c.algorithm = optarg; break;
+		case 'C': c.revoke_certs = 1; break;
 		case 'd':
 			if (parse_int_opt(optarg, 1, 3650, &c.days) == -1) {
 				cli_error("--days: not a number of days: %s", optarg);
@@ -396,7 +514,9 @@ main(int argc, char *argv[])
 	c.nargs = argc - optind - 1;
 	if (strcmp(cmd, "init") == 0)
 		return cmd_init(&c);
-	if (c.nargs != 0 && strcmp(cmd, "revoke") != 0) {
+	if (c.nargs != 0 && strcmp(cmd, "revoke") != 0 &&
+	    strcmp(cmd, "approve") != 0 && strcmp(cmd, "deny") != 0 &&
+	    strcmp(cmd, "revoke-approval") != 0) {
 		cli_error("%s takes no argument \"%s\"", cmd, c.args[0]);
 		return 2;
 	}
@@ -408,6 +528,12 @@ main(int argc, char *argv[])
 		return cmd_certs(&c);
 	if (strcmp(cmd, "revoke") == 0)
 		return cmd_revoke(&c);
+	if (strcmp(cmd, "pending") == 0 || strcmp(cmd, "approvals") == 0)
+		return cmd_approvals(&c, cmd);
+	if (strcmp(cmd, "approve") == 0 || strcmp(cmd, "deny") == 0)
+		return cmd_decide(&c, cmd);
+	if (strcmp(cmd, "revoke-approval") == 0)
+		return cmd_revoke_approval(&c);
 	if (strcmp(cmd, "crl") == 0)
 		return cmd_pem(&c, "crl");
 	if (strcmp(cmd, "ca") == 0)

@@ -252,7 +252,7 @@ handle_ca(struct parse_state *st, const char *name, const char *value)
 
 	if (strcmp(name, "name") == 0) {
 		if (!valid_label(value))
-			return fail(st, "name must be one lower-case host label, not \"%s\"%s", value, "");
+			return fail(st, "name must be one lower-case host label, not \"%s\"", value);
 		return set_string(&c->name, value) == 0 ? 1 :
 		    fail(st, "out of memory");
 	}
@@ -267,8 +267,8 @@ handle_ca(struct parse_state *st, const char *name, const char *value)
 		for (i = 0; i < c->ndomains; i++) {
 			if (!valid_domain(c->domains[i]) ||
 			    strcmp(c->domains[i], "local") == 0)
-				return fail(st, "domains: \"%s\" is not a lower-case domain name other than local%s",
-				    c->domains[i], "");
+				return fail(st, "domains: \"%s\" is not a lower-case domain name other than local",
+				    c->domains[i]);
 		}
 		return 1;
 	}
@@ -283,12 +283,12 @@ handle_ca(struct parse_state *st, const char *name, const char *value)
 	}
 	if (strcmp(name, "root_years") == 0) {
 		if (parse_int(value, 1, 10, &c->root_years) == -1)
-			return fail(st, "root_years must be 1 to 10, not \"%s\"%s", value, "");
+			return fail(st, "root_years must be 1 to 10, not \"%s\"", value);
 		return 1;
 	}
 	if (strcmp(name, "root_cert") == 0)
 		return set_path(st, &c->root_cert, "root_cert", value);
-	return fail(st, "unknown key \"%s\" in [ca]%s", name, "");
+	return fail(st, "unknown key \"%s\" in [ca]", name);
 }
 
 static int
@@ -298,18 +298,18 @@ handle_key(struct parse_state *st, const char *name, const char *value)
 
 	if (strcmp(name, "store") == 0) {
 		if (ks_store_parse(value, &c->key_store) == -1)
-			return fail(st, "store must be tpm2, file or provider, not \"%s\"%s", value, "");
+			return fail(st, "store must be tpm2, file or provider, not \"%s\"", value);
 		return 1;
 	}
 	if (strcmp(name, "algorithm") == 0) {
 		if (ks_alg_parse(value, &c->key_alg) == -1 ||
 		    c->key_alg == KS_ALG_EC_P256 || c->key_alg == KS_ALG_RSA_2048)
-			return fail(st, "algorithm must be ec-p384, ec-p521, rsa-3072 or rsa-4096, not \"%s\"%s", value, "");
+			return fail(st, "algorithm must be ec-p384, ec-p521, rsa-3072 or rsa-4096, not \"%s\"", value);
 		return 1;
 	}
 	if (strcmp(name, "path") == 0 || strcmp(name, "uri") == 0) {
 		if (strcmp(name, "path") == 0 && value[0] != '/')
-			return fail(st, "path must be absolute, not \"%s\"%s", value, "");
+			return fail(st, "path must be absolute, not \"%s\"", value);
 		return set_string(&c->key, value) == 0 ? 1 :
 		    fail(st, "out of memory");
 	}
@@ -319,7 +319,7 @@ handle_key(struct parse_state *st, const char *name, const char *value)
 	if (strcmp(name, "provider") == 0)
 		return set_string(&c->provider, value) == 0 ? 1 :
 		    fail(st, "out of memory");
-	return fail(st, "unknown key \"%s\" in [key]%s", name, "");
+	return fail(st, "unknown key \"%s\" in [key]", name);
 }
 
 static int
@@ -343,11 +343,11 @@ handle_signer(struct parse_state *st, const char *name, const char *value)
 		return set_idlist(st, &c->admin_gids, 1, name, value);
 	if (strcmp(name, "socket_group") == 0) {
 		if (getgrnam(value) == NULL)
-			return fail(st, "socket_group: no such group \"%s\"%s", value, "");
+			return fail(st, "socket_group: no such group \"%s\"", value);
 		return set_string(&c->socket_group, value) == 0 ? 1 :
 		    fail(st, "out of memory");
 	}
-	return fail(st, "unknown key \"%s\" in [signer]%s", name, "");
+	return fail(st, "unknown key \"%s\" in [signer]", name);
 }
 
 static int
@@ -357,20 +357,25 @@ handle_policy(struct parse_state *st, const char *name, const char *value)
 
 	if (strcmp(name, "max_days") == 0) {
 		if (parse_int(value, 1, 90, &c->max_days) == -1)
-			return fail(st, "max_days must be 1 to 90, not \"%s\"%s", value, "");
+			return fail(st, "max_days must be 1 to 90, not \"%s\"", value);
 		return 1;
 	}
 	if (strcmp(name, "strict_cn") == 0) {
 		if (parse_bool(value, &c->strict_cn) == -1)
-			return fail(st, "strict_cn must be true or false, not \"%s\"%s", value, "");
+			return fail(st, "strict_cn must be true or false, not \"%s\"", value);
 		return 1;
 	}
 	if (strcmp(name, "crl_days") == 0) {
 		if (parse_int(value, 1, 90, &c->crl_days) == -1)
-			return fail(st, "crl_days must be 1 to 90, not \"%s\"%s", value, "");
+			return fail(st, "crl_days must be 1 to 90, not \"%s\"", value);
 		return 1;
 	}
-	return fail(st, "unknown key \"%s\" in [policy]%s", name, "");
+	if (strcmp(name, "auto_approve") == 0) {
+		if (parse_bool(value, &c->auto_approve) == -1)
+			return fail(st, "auto_approve must be true or false, not \"%s\"", value);
+		return 1;
+	}
+	return fail(st, "unknown key \"%s\" in [policy]", name);
 }
 
 static int
@@ -381,7 +386,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 	if (st->failed)
 		return 1;	/* keep the first error's line */
 	if (value == NULL || *value == '\0')
-		return fail(st, "key \"%s\" has no value%s", name, "");
+		return fail(st, "key \"%s\" has no value", name);
 	if (strcmp(section, "ca") == 0)
 		return handle_ca(st, name, value);
 	if (strcmp(section, "key") == 0)
@@ -393,7 +398,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 	/* Other programs' sections are theirs to check. */
 	if (strcmp(section, "acme") == 0 || strcmp(section, "est") == 0)
 		return 1;
-	return fail(st, "unknown section [%s]%s", section, "");
+	return fail(st, "unknown section [%s]", section);
 }
 
 static const char *

@@ -45,6 +45,7 @@ struct config {
 	int		 max_days;	/* 1..90, default 90 */
 	int		 strict_cn;	/* default false */
 	int		 crl_days;	/* 1..90, default 7 */
+	int		 auto_approve;	/* lab only: approve every request; default false */
 };
 
 /* Load and validate path into cfg; -1 and one line "FILE:LINE: reason" on error. */

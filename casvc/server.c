@@ -20,6 +20,8 @@
 #include "server.h"
 
 #define ISSUE_SERIAL_TRIES	4
+#define SERVER_CERT_DAYS	7	/* the front end renews its own at 2/3 */
+#define APPROVAL_RETRY_AFTER	10	/* seconds, for clients waiting on an operator */
 
 static char *
 pem_of_x509(X509 *x)
@@ -268,9 +270,44 @@ op_certs(struct signer *s, const struct peer *p, const json_t *req)
 	return json_pack("{s:b, s:o}", "ok", 1, "certs", arr);
 }
 
+/*
+ * The front end revokes on behalf of an ACME account (RFC 8555 7.6): only
+ * certificates issued to that account.  Returns 1 if allowed.
+ */
+static int
+front_end_may_revoke(struct signer *s, const char *serial, const json_t *req,
+    json_t **resp)
+{
+	const char *account = json_string_value(json_object_get(req, "account"));
+	const char *owner;
+	char err[256];
+	json_t *c;
+	int ok;
+
+	if (account == NULL) {
+		*resp = proto_error(PROTO_E_BAD_REQUEST, "\"account\" is required "
+		    "on the signer socket");
+		return 0;
+	}
+	if ((c = signerdb_get_cert(s->db, serial, err, sizeof(err))) == NULL) {
+		*resp = err[0] != '\0' ? proto_error(PROTO_E_INTERNAL,
+		    "database error") : proto_error(PROTO_E_NOT_FOUND,
+		    "no such certificate");
+		return 0;
+	}
+	owner = json_string_value(json_object_get(c, "account"));
+	ok = owner != NULL && strcmp(owner, account) == 0;
+	json_decref(c);
+	if (!ok)
+		*resp = proto_error(PROTO_E_UNAUTHORIZED, "the certificate was "
+		    "not issued to that account");
+	return ok;
+}
+
 static json_t *
 op_revoke(struct signer *s, const struct peer *p, const json_t *req)
 {
+	json_t *resp = NULL;
 	const char *serial = json_string_value(json_object_get(req, "serial"));
 	const json_t *jr = json_object_get(req, "reason");
 	char err[256];
@@ -283,6 +320,9 @@ op_revoke(struct signer *s, const struct peer *p, const json_t *req)
 	    (reason = certgen_reason_parse(json_string_value(jr))) == -1))
 		return proto_error(PROTO_E_BAD_REQUEST, "unknown revocation "
 		    "reason (certificateHold and removeFromCRL are not offered)");
+	if (p->role == ROLE_FRONTEND && front_end_may_revoke(s, serial, req,
+	    &resp) == 0)
+		return resp;
 	rc = signerdb_revoke(s->db, serial, reason, time(NULL), err, sizeof(err));
 	if (rc == SIGNERDB_NOT_FOUND)
 		return proto_error(PROTO_E_NOT_FOUND, "no such certificate");
@@ -368,8 +408,9 @@ valid_account(const char *a)
 
 /* Sign, record, and reply; the certificate exists only if its record does. */
 static json_t *
-issue_and_record(struct signer *s, const struct peer *p, X509_REQ *req,
-    const struct csr_request *cr, int days, const char *account)
+issue_and_record(struct signer *s, const struct peer *p,
+    const struct policy *pol, X509_REQ *req, const struct csr_request *cr,
+    int days, const char *account)
 {
 	struct cert_record rec;
 	char err[256], serial[64];
@@ -384,7 +425,7 @@ issue_and_record(struct signer *s, const struct peer *p, X509_REQ *req,
 		X509_free(cert);
 		free(pem);
 		pem = NULL;
-		cert = certgen_device(s->ks, s->key, s->root, &s->pol, req, cr,
+		cert = certgen_device(s->ks, s->key, s->root, pol, req, cr,
 		    days, err, sizeof(err));
 		if (cert == NULL) {
 			log_msg(LOG_ERR, "issue for %s: %s", cr->device_id, err);
@@ -430,21 +471,163 @@ out:
 	return resp;
 }
 
+/* Parse and police a CSR; NULL with *resp set to the refusal. */
+static X509_REQ *
+checked_csr(const struct peer *p, const struct policy *pol, const char *csr,
+    struct csr_request *cr, json_t **resp)
+{
+	enum policy_err perr;
+	char reason[512];
+	X509_REQ *req;
+
+	*resp = NULL;
+	if (csr == NULL) {
+		*resp = proto_error(PROTO_E_BAD_REQUEST, "\"csr\" (PEM) is required");
+		return NULL;
+	}
+	if ((req = policy_parse_csr((const unsigned char *)csr, strlen(csr),
+	    reason, sizeof(reason))) == NULL)
+		perr = POLICY_BAD_CSR;
+	else if ((perr = policy_check_csr(pol, req, cr, reason,
+	    sizeof(reason))) == POLICY_OK)
+		return req;
+	log_msg(LOG_WARNING, "refused CSR from %s: %s", p->who, reason);
+	*resp = proto_error(policy_err_type(perr), reason);
+	X509_REQ_free(req);
+	return NULL;
+}
+
+static int
+names_within(const json_t *names, const json_t *approved)
+{
+	const json_t *n, *a;
+	size_t i, j;
+	int found;
+
+	json_array_foreach(names, i, n) {
+		found = 0;
+		json_array_foreach(approved, j, a)
+			if (json_equal(n, a))
+				found = 1;
+		if (!found)
+			return 0;
+	}
+	return 1;
+}
+
+static json_t *
+pending_reply(const char *device_id, long long id)
+{
+	char reason[200];
+	json_t *r;
+
+	snprintf(reason, sizeof(reason), "device %s waits for an operator to "
+	    "approve request %lld", device_id, id);
+	r = proto_error("approvalPending", reason);
+	if (r != NULL && (json_object_set_new(r, "request",
+	    json_integer(id)) == -1 || json_object_set_new(r, "retry_after",
+	    json_integer(APPROVAL_RETRY_AFTER)) == -1)) {
+		json_decref(r);
+		return NULL;
+	}
+	return r;
+}
+
+/*
+ * Draft 3.4.4: may this account have these names for this device now?
+ * Returns 1 to issue, 0 with *resp set to the reply otherwise.
+ */
+static int
+approved(struct signer *s, const struct peer *p, const struct csr_request *cr,
+    const json_t *names, const char *csr, const char *account, json_t **resp)
+{
+	struct approval_request ar;
+	json_t *rows, *row;
+	const char *status;
+	char err[256], reason[400];
+	long long id;
+	size_t i;
+
+	*resp = NULL;
+	if ((rows = signerdb_approvals_for(s->db, cr->device_id, account, err,
+	    sizeof(err))) == NULL)
+		goto dberror;
+	json_array_foreach(rows, i, row) {
+		status = json_string_value(json_object_get(row, "status"));
+		if (strcmp(status, "approved") == 0 &&
+		    names_within(names, json_object_get(row, "names"))) {
+			json_decref(rows);
+			return 1;
+		}
+	}
+	/* Denials and revocations are final until an operator approves. */
+	json_array_foreach(rows, i, row) {
+		status = json_string_value(json_object_get(row, "status"));
+		if (strcmp(status, "denied") == 0 || strcmp(status, "revoked") == 0) {
+			const char *why = json_string_value(json_object_get(row,
+			    "reason"));
+
+			snprintf(reason, sizeof(reason), "%s by the operator: %s",
+			    strcmp(status, "denied") == 0 ? "denied" :
+			    "approval revoked", why != NULL ? why : "no reason given");
+			*resp = proto_error("approvalDenied", reason);
+			json_decref(rows);
+			return 0;
+		}
+	}
+	json_array_foreach(rows, i, row) {
+		status = json_string_value(json_object_get(row, "status"));
+		if (strcmp(status, "pending") == 0) {
+			id = json_integer_value(json_object_get(row, "id"));
+			json_decref(rows);
+			if (signerdb_update_pending(s->db, id, names, csr, err,
+			    sizeof(err)) == -1)
+				goto dberror;
+			*resp = pending_reply(cr->device_id, id);
+			return 0;
+		}
+	}
+	json_decref(rows);
+
+	memset(&ar, 0, sizeof(ar));
+	ar.device_id = cr->device_id;
+	ar.account = account;
+	ar.names = names;
+	ar.requested_by = p->who;
+	ar.csr = csr;
+	if (s->cfg.auto_approve)
+		ar.decided_by = "auto_approve (lab setting)";
+	if ((id = signerdb_add_approval(s->db, &ar, err, sizeof(err))) == -1)
+		goto dberror;
+	if (s->cfg.auto_approve) {
+		log_msg(LOG_WARNING, "AUTO-APPROVED device %s for account %s "
+		    "(request %lld): auto_approve is a lab setting", cr->device_id,
+		    account, id);
+		return 1;
+	}
+	log_msg(LOG_NOTICE, "device %s asks for approval (request %lld, "
+	    "account %s)", cr->device_id, id, account);
+	*resp = pending_reply(cr->device_id, id);
+	return 0;
+dberror:
+	log_msg(LOG_ERR, "approval for %s: %s", cr->device_id, err);
+	*resp = proto_error(PROTO_E_INTERNAL, "database error");
+	return 0;
+}
+
 static json_t *
 op_issue(struct signer *s, const struct peer *p, const json_t *jreq)
 {
 	const char *csr = json_string_value(json_object_get(jreq, "csr"));
 	const json_t *jdays = json_object_get(jreq, "days");
 	const json_t *jacct = json_object_get(jreq, "account");
+	const char *account = NULL;
 	struct csr_request *cr;
-	enum policy_err perr;
-	char reason[512];
+	char reason[128];
 	X509_REQ *req;
-	json_t *resp;
+	json_t *resp = NULL, *names = NULL;
 	int days = s->cfg.max_days;
 
-	if (csr == NULL)
-		return proto_error(PROTO_E_BAD_REQUEST, "\"csr\" (PEM) is required");
 	if (jdays != NULL) {
 		if (!json_is_integer(jdays) || json_integer_value(jdays) < 1 ||
 		    json_integer_value(jdays) > s->cfg.max_days) {
@@ -454,35 +637,205 @@ op_issue(struct signer *s, const struct peer *p, const json_t *jreq)
 		}
 		days = (int)json_integer_value(jdays);
 	}
-	if (jacct != NULL && (!json_is_string(jacct) ||
-	    !valid_account(json_string_value(jacct))))
-		return proto_error(PROTO_E_BAD_REQUEST, "\"account\" must be 1 "
-		    "to 128 characters of [A-Za-z0-9_-]");
-	if ((req = policy_parse_csr((const unsigned char *)csr, strlen(csr),
-	    reason, sizeof(reason))) == NULL) {
-		log_msg(LOG_WARNING, "refused CSR from %s: %s", p->who, reason);
-		return proto_error(policy_err_type(POLICY_BAD_CSR), reason);
+	if (jacct != NULL) {
+		if (!json_is_string(jacct) ||
+		    !valid_account(json_string_value(jacct)))
+			return proto_error(PROTO_E_BAD_REQUEST, "\"account\" must "
+			    "be 1 to 128 characters of [A-Za-z0-9_-]");
+		account = json_string_value(jacct);
 	}
-	if ((cr = calloc(1, sizeof(*cr))) == NULL) {
-		X509_REQ_free(req);
+	if (p->role == ROLE_FRONTEND && account == NULL)
+		return proto_error(PROTO_E_BAD_REQUEST, "\"account\" is "
+		    "required on the signer socket");
+	if ((cr = calloc(1, sizeof(*cr))) == NULL)
 		return NULL;
-	}
-	perr = policy_check_csr(&s->pol, req, cr, reason, sizeof(reason));
-	if (perr != POLICY_OK) {
-		log_msg(LOG_WARNING, "refused CSR from %s: %s", p->who, reason);
-		resp = proto_error(policy_err_type(perr), reason);
-	} else
-		resp = issue_and_record(s, p, req, cr, days,
-		    json_string_value(jacct));
-	free(cr);
+	if ((req = checked_csr(p, &s->pol, csr, cr, &resp)) == NULL)
+		goto out;
+	if ((names = names_json(cr)) == NULL)
+		goto out;
+	/* Operators approve by issuing; the front end needs an approval. */
+	if (p->role == ROLE_ADMIN ||
+	    approved(s, p, cr, names, csr, account, &resp))
+		resp = issue_and_record(s, p, &s->pol, req, cr, days, account);
+out:
+	json_decref(names);
 	X509_REQ_free(req);
+	free(cr);
 	return resp;
+}
+
+static int
+server_ip(const struct config *cfg, const unsigned char *ip, size_t len)
+{
+	unsigned char buf[16];
+	size_t i;
+
+	for (i = 0; i < cfg->nips; i++) {
+		if (inet_pton(len == 4 ? AF_INET : AF_INET6, cfg->ips[i], buf) == 1 &&
+		    memcmp(buf, ip, len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The front end's own TLS certificate: the server's names only, short-lived.
+ * It is a device-shaped certificate for the server's label, which device
+ * policy reserves for exactly this use.
+ */
+static json_t *
+op_server_cert(struct signer *s, const struct peer *p, const json_t *jreq)
+{
+	const char *csr = json_string_value(json_object_get(jreq, "csr"));
+	struct policy spol = s->pol;
+	struct csr_request *cr;
+	X509_REQ *req;
+	json_t *resp = NULL;
+	size_t i;
+
+	spol.server_name = NULL;
+	spol.max_days = SERVER_CERT_DAYS;
+	if ((cr = calloc(1, sizeof(*cr))) == NULL)
+		return NULL;
+	if ((req = checked_csr(p, &spol, csr, cr, &resp)) == NULL)
+		goto out;
+	if (strcmp(cr->device_id, s->cfg.name) != 0) {
+		resp = proto_error("rejectedIdentifier", "the server certificate "
+		    "may only name the server itself");
+		goto out;
+	}
+	for (i = 0; i < cr->nip; i++) {
+		if (!server_ip(&s->cfg, cr->ip[i], cr->iplen[i])) {
+			resp = proto_error("rejectedIdentifier", "the server "
+			    "certificate may only carry the configured [ca] ips");
+			goto out;
+		}
+	}
+	resp = issue_and_record(s, p, &spol, req, cr, SERVER_CERT_DAYS, NULL);
+out:
+	X509_REQ_free(req);
+	free(cr);
+	return resp;
+}
+
+static json_t *
+op_approvals(struct signer *s, const struct peer *p, const json_t *req)
+{
+	const char *op = json_string_value(json_object_get(req, "op"));
+	int pending = strcmp(op, "pending") == 0;
+	char err[256];
+	json_t *arr;
+
+	if ((arr = signerdb_list_approvals(s->db, pending, err,
+	    sizeof(err))) == NULL) {
+		log_msg(LOG_ERR, "%s", err);
+		return proto_error(PROTO_E_INTERNAL, "database error");
+	}
+	return json_pack("{s:b, s:o}", "ok", 1, pending ? "requests" :
+	    "approvals", arr);
+}
+
+/* approve / deny one request by id. */
+static json_t *
+op_decide(struct signer *s, const struct peer *p, const json_t *req)
+{
+	const char *op = json_string_value(json_object_get(req, "op"));
+	const json_t *jid = json_object_get(req, "id");
+	const json_t *jr = json_object_get(req, "reason");
+	int approve = strcmp(op, "approve") == 0;
+	const char *reason = NULL;
+	char err[256];
+	json_t *row = NULL;
+	int rc;
+
+	if (!json_is_integer(jid) || json_integer_value(jid) < 1)
+		return proto_error(PROTO_E_BAD_REQUEST, "\"id\" must be a "
+		    "request number");
+	if (jr != NULL) {
+		if (!json_is_string(jr) || strlen(json_string_value(jr)) > 200)
+			return proto_error(PROTO_E_BAD_REQUEST, "\"reason\" must "
+			    "be a string of at most 200 characters");
+		reason = json_string_value(jr);
+	}
+	if (!approve && reason == NULL)
+		reason = "no reason given";
+	rc = signerdb_decide(s->db, json_integer_value(jid), approve ?
+	    "approved" : "denied", reason, p->who, &row, err, sizeof(err));
+	if (rc == SIGNERDB_NOT_FOUND)
+		return proto_error(PROTO_E_NOT_FOUND, "no such request");
+	if (rc == SIGNERDB_ALREADY) {
+		json_decref(row);
+		return proto_error(approve ? "alreadyApproved" : "alreadyDenied",
+		    approve ? "request already approved" :
+		    "request already denied");
+	}
+	if (rc == -1) {
+		json_decref(row);
+		log_msg(LOG_ERR, "%s", err);
+		return proto_error(PROTO_E_INTERNAL, "database error");
+	}
+	log_msg(LOG_NOTICE, "request %lld for device %s %s by %s%s%s",
+	    (long long)json_integer_value(jid),
+	    json_string_value(json_object_get(row, "device_id")),
+	    approve ? "approved" : "denied", p->who, reason ? ": " : "",
+	    reason ? reason : "");
+	return json_pack("{s:b, s:o}", "ok", 1, "request", row);
+}
+
+static int
+valid_device_id(const char *d)
+{
+	size_t n = strlen(d);
+
+	if (n == 0 || n > POLICY_MAX_LABEL_LEN || d[0] == '-' || d[n - 1] == '-')
+		return 0;
+	for (; *d != '\0'; d++)
+		if (!((*d >= 'a' && *d <= 'z') || (*d >= '0' && *d <= '9') ||
+		    *d == '-'))
+			return 0;
+	return 1;
+}
+
+static json_t *
+op_revoke_approval(struct signer *s, const struct peer *p, const json_t *req)
+{
+	const char *device = json_string_value(json_object_get(req, "device_id"));
+	int with_certs = json_is_true(json_object_get(req, "revoke_certs"));
+	char err[256];
+	long napprovals, ncerts = 0;
+
+	if (device == NULL || !valid_device_id(device))
+		return proto_error(PROTO_E_BAD_REQUEST, "\"device_id\" must be "
+		    "a lower-case host label");
+	if (signerdb_begin(s->db, err, sizeof(err)) == -1)
+		goto dberror;
+	if ((napprovals = signerdb_revoke_approvals(s->db, device, p->who, err,
+	    sizeof(err))) == -1 || (with_certs &&
+	    (ncerts = signerdb_revoke_device_certs(s->db, device,
+	    CRL_REASON_PRIVILEGE_WITHDRAWN, time(NULL), err, sizeof(err))) == -1) ||
+	    signerdb_commit(s->db, err, sizeof(err)) == -1) {
+		signerdb_rollback(s->db);
+		goto dberror;
+	}
+	log_msg(LOG_NOTICE, "approval of device %s revoked by %s (%ld "
+	    "requests, %ld certificates revoked)", device, p->who, napprovals,
+	    ncerts);
+	if (ncerts > 0 && refresh_crl(s, err, sizeof(err)) == -1)
+		log_msg(LOG_ERR, "CRL after revocation: %s", err);
+	if (napprovals == 0 && ncerts == 0)
+		return proto_error(PROTO_E_NOT_FOUND, "no approval or pending "
+		    "request for that device");
+	return json_pack("{s:b, s:I, s:I}", "ok", 1, "approvals",
+	    (json_int_t)napprovals, "certs", (json_int_t)ncerts);
+dberror:
+	log_msg(LOG_ERR, "%s", err);
+	return proto_error(PROTO_E_INTERNAL, "database error");
 }
 
 typedef json_t *op_fn(struct signer *, const struct peer *, const json_t *);
 
-/* Which socket may ask for what.  Operators may do everything the front
- * end may; the front end may not list, revoke at will or issue unapproved. */
+/* Which socket may ask for what.  The front end issues only what operators
+ * approved and revokes only for the owning account; it never decides. */
 static const struct op_rule {
 	const char	*op;
 	op_fn		*fn;
@@ -493,9 +846,15 @@ static const struct op_rule {
 	{ "ca",		op_ca,		1, 1 },
 	{ "crl",	op_crl,		1, 1 },
 	{ "cert",	op_cert,	1, 1 },
-	{ "issue",	op_issue,	0, 1 },
+	{ "issue",	op_issue,	1, 1 },
+	{ "revoke",	op_revoke,	1, 1 },
+	{ "server_cert", op_server_cert, 1, 0 },
 	{ "certs",	op_certs,	0, 1 },
-	{ "revoke",	op_revoke,	0, 1 },
+	{ "pending",	op_approvals,	0, 1 },
+	{ "approvals",	op_approvals,	0, 1 },
+	{ "approve",	op_decide,	0, 1 },
+	{ "deny",	op_decide,	0, 1 },
+	{ "revoke_approval", op_revoke_approval, 0, 1 },
 };
 
 json_t *

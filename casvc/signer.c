@@ -321,6 +321,10 @@ main(int argc, char *argv[])
 		log_msg(LOG_ERR, "%s", err);
 		goto out;
 	}
+	if (s.cfg.auto_approve)
+		log_msg(LOG_WARNING, "auto_approve is ON: every device is "
+		    "approved without an operator. This is a lab setting; never "
+		    "use it on a real network");
 	log_msg(LOG_NOTICE, "ready: %s key (%s), signer socket %s, admin "
 	    "socket %s", ks_is_hardware(s.ks) ? "hardware" : "SOFTWARE FILE",
 	    ks_alg_name(s.cfg.key_alg), s.cfg.signer_socket,

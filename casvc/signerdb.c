@@ -39,6 +39,20 @@ static const char *schema =
     " reason INTEGER,"
     " pem TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS certs_device ON certs(device_id);"
+    "CREATE TABLE IF NOT EXISTS approvals ("
+    " id INTEGER PRIMARY KEY,"
+    " device_id TEXT NOT NULL,"
+    " account TEXT NOT NULL,"
+    " names TEXT NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN"
+    "  ('pending', 'approved', 'denied', 'revoked')),"
+    " requested_at INTEGER NOT NULL,"
+    " requested_by TEXT NOT NULL,"
+    " decided_at INTEGER,"
+    " decided_by TEXT,"
+    " reason TEXT,"
+    " csr TEXT);"
+    "CREATE INDEX IF NOT EXISTS approvals_device ON approvals(device_id, account);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 1);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES ('crl_number', 0);";
 
@@ -412,4 +426,293 @@ signerdb_counts(struct signerdb *s, long *valid, long *revoked, char *err,
 	*revoked = (long)sqlite3_column_int64(st, 1);
 	sqlite3_finalize(st);
 	return 0;
+}
+
+static int
+exec_sql(struct signerdb *s, const char *sql, char *err, size_t errlen)
+{
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return dberr(s, err, errlen, sql);
+	return 0;
+}
+
+int
+signerdb_begin(struct signerdb *s, char *err, size_t errlen)
+{
+	return exec_sql(s, "BEGIN IMMEDIATE", err, errlen);
+}
+
+int
+signerdb_commit(struct signerdb *s, char *err, size_t errlen)
+{
+	return exec_sql(s, "COMMIT", err, errlen);
+}
+
+void
+signerdb_rollback(struct signerdb *s)
+{
+	/* Fails harmlessly when no transaction is open. */
+	(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+#define APPROVAL_COLUMNS "a.id, a.device_id, a.account, a.names, a.status, " \
+	"a.requested_at, a.requested_by, a.decided_at, a.decided_by, a.reason, " \
+	"EXISTS (SELECT 1 FROM approvals o WHERE o.device_id = a.device_id " \
+	"AND o.account != a.account AND o.status = 'approved')"
+
+static json_t *
+approval_row(sqlite3_stmt *st)
+{
+	const char *n = (const char *)sqlite3_column_text(st, 3);
+	json_error_t jerr;
+	json_t *names, *o;
+
+	names = n != NULL ? json_loads(n, 0, &jerr) : NULL;
+	if (names == NULL)
+		names = json_array();
+	o = json_pack("{s:I, s:s, s:s, s:o, s:s, s:I, s:s, s:b}",
+	    "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "device_id", (const char *)sqlite3_column_text(st, 1),
+	    "account", (const char *)sqlite3_column_text(st, 2),
+	    "names", names,
+	    "status", (const char *)sqlite3_column_text(st, 4),
+	    "requested_at", (json_int_t)sqlite3_column_int64(st, 5),
+	    "requested_by", (const char *)sqlite3_column_text(st, 6),
+	    "approved_elsewhere", sqlite3_column_int(st, 10));
+	if (o == NULL)
+		return NULL;
+	if (sqlite3_column_type(st, 7) != SQLITE_NULL &&
+	    (json_object_set_new(o, "decided_at",
+	    json_integer(sqlite3_column_int64(st, 7))) == -1 ||
+	    json_object_set_new(o, "decided_by",
+	    json_string((const char *)sqlite3_column_text(st, 8))) == -1)) {
+		json_decref(o);
+		return NULL;
+	}
+	if (sqlite3_column_type(st, 9) != SQLITE_NULL &&
+	    json_object_set_new(o, "reason",
+	    json_string((const char *)sqlite3_column_text(st, 9))) == -1) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Run a prepared approval query into a JSON array. */
+static json_t *
+approval_rows(struct signerdb *s, sqlite3_stmt *st, char *err, size_t errlen)
+{
+	json_t *arr = json_array(), *o;
+	int rc;
+
+	if (arr == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((o = approval_row(st)) == NULL ||
+		    json_array_append_new(arr, o) == -1) {
+			snprintf(err, errlen, "out of memory");
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		dberr(s, err, errlen, "approvals");
+		json_decref(arr);
+		return NULL;
+	}
+	return arr;
+}
+
+json_t *
+signerdb_approvals_for(struct signerdb *s, const char *device_id,
+    const char *account, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	json_t *arr;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT " APPROVAL_COLUMNS " FROM "
+	    "approvals a WHERE a.device_id = ? AND a.account = ? ORDER BY a.id "
+	    "DESC", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC) != SQLITE_OK) {
+		dberr(s, err, errlen, "approvals");
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	arr = approval_rows(s, st, err, errlen);
+	sqlite3_finalize(st);
+	return arr;
+}
+
+json_t *
+signerdb_list_approvals(struct signerdb *s, int pending_only, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st;
+	json_t *arr;
+
+	if (sqlite3_prepare_v2(s->db, pending_only ?
+	    "SELECT " APPROVAL_COLUMNS " FROM approvals a WHERE a.status = "
+	    "'pending' ORDER BY a.id" :
+	    "SELECT " APPROVAL_COLUMNS " FROM approvals a ORDER BY a.id",
+	    -1, &st, NULL) != SQLITE_OK) {
+		dberr(s, err, errlen, "approvals");
+		return NULL;
+	}
+	arr = approval_rows(s, st, err, errlen);
+	sqlite3_finalize(st);
+	return arr;
+}
+
+long long
+signerdb_add_approval(struct signerdb *s, const struct approval_request *r,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	char *names;
+	long long id = -1;
+
+	if ((names = json_dumps(r->names, JSON_COMPACT)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (sqlite3_prepare_v2(s->db, "INSERT INTO approvals(device_id, account, "
+	    "names, status, requested_at, requested_by, decided_at, decided_by, "
+	    "csr) VALUES (?, ?, ?, ?, strftime('%s','now'), ?, CASE WHEN ? IS "
+	    "NULL THEN NULL ELSE strftime('%s','now') END, ?, ?)", -1, &st,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, r->device_id, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_text(st, 2, r->account, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_text(st, 3, names, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_text(st, 4, r->decided_by ? "approved" : "pending", -1,
+	    SQLITE_STATIC) ||
+	    sqlite3_bind_text(st, 5, r->requested_by, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_text(st, 6, r->decided_by, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_text(st, 7, r->decided_by, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_text(st, 8, r->csr, -1, SQLITE_STATIC) ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		dberr(s, err, errlen, "add approval");
+	else
+		id = sqlite3_last_insert_rowid(s->db);
+	sqlite3_finalize(st);
+	free(names);
+	return id;
+}
+
+int
+signerdb_update_pending(struct signerdb *s, long long id, const json_t *names,
+    const char *csr, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	char *n;
+	int rc = 0;
+
+	if ((n = json_dumps(names, JSON_COMPACT)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (sqlite3_prepare_v2(s->db, "UPDATE approvals SET names = ?, csr = ?, "
+	    "requested_at = strftime('%s','now') WHERE id = ? AND status = "
+	    "'pending'", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, n, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_text(st, 2, csr, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_int64(st, 3, id) ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		rc = dberr(s, err, errlen, "update approval");
+	sqlite3_finalize(st);
+	free(n);
+	return rc;
+}
+
+int
+signerdb_decide(struct signerdb *s, long long id, const char *status,
+    const char *reason, const char *decided_by, json_t **row, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st;
+	json_t *arr;
+	const char *cur;
+	int rc;
+
+	*row = NULL;
+	if (sqlite3_prepare_v2(s->db, "SELECT " APPROVAL_COLUMNS " FROM "
+	    "approvals a WHERE a.id = ?", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return dberr(s, err, errlen, "decide");
+	}
+	arr = approval_rows(s, st, err, errlen);
+	sqlite3_finalize(st);
+	if (arr == NULL)
+		return -1;
+	if (json_array_size(arr) == 0) {
+		json_decref(arr);
+		return SIGNERDB_NOT_FOUND;
+	}
+	*row = json_incref(json_array_get(arr, 0));
+	json_decref(arr);
+	cur = json_string_value(json_object_get(*row, "status"));
+	if (cur != NULL && strcmp(cur, status) == 0)
+		return SIGNERDB_ALREADY;
+
+	if (sqlite3_prepare_v2(s->db, "UPDATE approvals SET status = ?, reason = "
+	    "?, decided_by = ?, decided_at = strftime('%s','now') WHERE id = ?",
+	    -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_text(st, 3, decided_by, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_int64(st, 4, id) ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		rc = dberr(s, err, errlen, "decide");
+	else
+		rc = 0;
+	sqlite3_finalize(st);
+	if (rc == 0 && json_object_set_new(*row, "status",
+	    json_string(status)) == -1)
+		rc = -1;
+	return rc;
+}
+
+long
+signerdb_revoke_approvals(struct signerdb *s, const char *device_id,
+    const char *decided_by, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	long changed = -1;
+
+	if (sqlite3_prepare_v2(s->db, "UPDATE approvals SET status = 'revoked', "
+	    "decided_by = ?, decided_at = strftime('%s','now'), reason = "
+	    "'approval revoked by the operator' WHERE device_id = ? AND "
+	    "status IN ('approved', 'pending')", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_bind_text(st, 1, decided_by, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_bind_text(st, 2, device_id, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_DONE)
+		changed = sqlite3_changes(s->db);
+	else
+		dberr(s, err, errlen, "revoke approvals");
+	sqlite3_finalize(st);
+	return changed;
+}
+
+long
+signerdb_revoke_device_certs(struct signerdb *s, const char *device_id,
+    int reason, time_t when, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	long changed = -1;
+
+	if (sqlite3_prepare_v2(s->db, "UPDATE certs SET status = 'revoked', "
+	    "reason = ?, revoked_at = ? WHERE device_id = ? AND status = 'valid'",
+	    -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_bind_int(st, 1, reason) == SQLITE_OK &&
+	    sqlite3_bind_int64(st, 2, (sqlite3_int64)when) == SQLITE_OK &&
+	    sqlite3_bind_text(st, 3, device_id, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_DONE)
+		changed = sqlite3_changes(s->db);
+	else
+		dberr(s, err, errlen, "revoke device certificates");
+	sqlite3_finalize(st);
+	return changed;
 }

@@ -64,4 +64,49 @@ long	 signerdb_next_crl_number(struct signerdb *, char *err, size_t errlen);
 int	 signerdb_counts(struct signerdb *, long *valid, long *revoked,
 	    char *err, size_t errlen);
 
+/* Transactions: the caller groups a state change with what goes with it. */
+int	 signerdb_begin(struct signerdb *, char *err, size_t errlen);
+int	 signerdb_commit(struct signerdb *, char *err, size_t errlen);
+void	 signerdb_rollback(struct signerdb *);
+
+/*
+ * Approvals (draft-sweet-iot-acme 3.4.4), keyed by device ID and account.
+ * Rows come back as JSON objects: id, device_id, account, names, status
+ * ("pending", "approved", "denied", "revoked"), requested_at, requested_by,
+ * decided_at, decided_by, reason, approved_elsewhere (the device is approved
+ * for another account).
+ */
+struct approval_request {
+	const char	*device_id;
+	const char	*account;
+	const json_t	*names;
+	const char	*requested_by;
+	const char	*csr;		/* PEM, for the operator's eyes */
+	const char	*decided_by;	/* non-NULL: recorded approved at once */
+};
+
+/* Every row for a device and account, newest first. */
+json_t	*signerdb_approvals_for(struct signerdb *, const char *device_id,
+	    const char *account, char *err, size_t errlen);
+/* All rows, or only the pending ones, oldest first. */
+json_t	*signerdb_list_approvals(struct signerdb *, int pending_only,
+	    char *err, size_t errlen);
+/* Record a request; its id, or -1. */
+long long signerdb_add_approval(struct signerdb *,
+	    const struct approval_request *, char *err, size_t errlen);
+/* A pending request asked again: keep the newest names and CSR. */
+int	 signerdb_update_pending(struct signerdb *, long long id,
+	    const json_t *names, const char *csr, char *err, size_t errlen);
+/* Set a request's status ("approved", "denied"); *row gets the request.
+ * SIGNERDB_NOT_FOUND, or SIGNERDB_ALREADY when it already has that status. */
+int	 signerdb_decide(struct signerdb *, long long id, const char *status,
+	    const char *reason, const char *decided_by, json_t **row,
+	    char *err, size_t errlen);
+/* Revoke every approved or pending request of a device; the count or -1. */
+long	 signerdb_revoke_approvals(struct signerdb *, const char *device_id,
+	    const char *decided_by, char *err, size_t errlen);
+/* Revoke every valid certificate of a device; the count or -1. */
+long	 signerdb_revoke_device_certs(struct signerdb *, const char *device_id,
+	    int reason, time_t when, char *err, size_t errlen);
+
 #endif

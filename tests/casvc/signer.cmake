@@ -9,3 +9,9 @@ add_test(NAME signer-socket
 set_tests_properties(signer-socket PROPERTIES
 	ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
 	TIMEOUT 120 SKIP_RETURN_CODE 77)
+
+add_test(NAME signer-approvals
+	COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_approvals.py)
+set_tests_properties(signer-approvals PROPERTIES
+	ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
+	TIMEOUT 180)

@@ -162,13 +162,19 @@ static void
 test_frontend_cannot_admin(void **state)
 {
 	const char *r1 = "{\"op\":\"certs\"}";
-	const char *r2 = "{\"op\":\"revoke\",\"serial\":\"01\"}";
+	const char *r2 = "{\"op\":\"approve\",\"id\":1}";
+	const char *r3 = "{\"op\":\"revoke\",\"serial\":\"01\"}";
+	const char *r4 = "{\"op\":\"revoke_approval\",\"device_id\":\"x\"}";
 	int fd = connect_to(signer_path);
 
 	assert_error(exchange_raw(fd, r1, strlen(r1)), "unauthorized",
 	    "not allowed on this socket");
 	assert_error(exchange_raw(fd, r2, strlen(r2)), "unauthorized",
 	    "not allowed on this socket");
+	assert_error(exchange_raw(fd, r4, strlen(r4)), "unauthorized",
+	    "not allowed on this socket");
+	/* The front end revokes only for an ACME account it names. */
+	assert_error(exchange_raw(fd, r3, strlen(r3)), "badRequest", "account");
 	assert_serving(fd);
 	close(fd);
 }
