@@ -15,3 +15,8 @@ add_test(NAME signer-approvals
 set_tests_properties(signer-approvals PROPERTIES
 	ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
 	TIMEOUT 180)
+
+add_executable(test_config ${CMAKE_CURRENT_SOURCE_DIR}/test_config.c)
+target_link_libraries(test_config PRIVATE iotca_casvc_client PkgConfig::CMOCKA)
+set_target_properties(test_config PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+add_test(NAME config COMMAND ${CMAKE_BINARY_DIR}/tests/test_config)
