@@ -69,6 +69,22 @@ years=$(( ($(date -d "$(openssl x509 -in "$root" -noout -enddate | cut -d= -f2)"
 check "root valid 10 years" test "$years" -ge 9 -a "$years" -le 10
 check "root verifies itself" openssl verify -CAfile "$root" "$root"
 
+# --- an algorithm the TPM lacks is named, and nothing is left behind -----------
+# A TPM of its own: swtpm has no resource manager, and the running signer
+# holds object slots in the devstack one.
+if [ "$store" = tpm2 ]; then
+	sed -e "s|^root_cert = .*|root_cert = $work/probe-root.pem|" \
+	    -e "s|^path = .*|path = $work/probe-key.tss|" -e "/^tcti = /d" "$IOTCA_CONFIG" >"$work/probe.conf"
+	probe() { "$src/tests/lib/swtpm-run" "$iotca" --config "$work/probe.conf" init "$@"; }
+	refuses "init names what the TPM cannot make" "cannot create rsa-4096 keys (it can: .*ec-p384" \
+		probe --algorithm rsa-4096
+	check "no key or root left by the failed init" test ! -e "$work/probe-key.tss" -a ! -e "$work/probe-root.pem"
+	out=$(probe --algorithm ec-p521 2>&1)
+	grep -q "ec-p521" <<<"$out" && ok "init with ec-p521 in the TPM" || bad "init ec-p521: $out"
+	openssl x509 -in "$work/probe-root.pem" -noout -text | grep -q "ecdsa-with-SHA512" &&
+		ok "P-521 root signed with SHA-512" || bad "P-521 root hash"
+fi
+
 # --- iotca status --------------------------------------------------------------
 status=$("$iotca" status)
 grep -q "key .*ec-p384 $store" <<<"$status" && ok "status names the key store" || bad "status: $status"
