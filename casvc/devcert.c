@@ -34,9 +34,11 @@
 #include <openssl/x509v3.h>
 
 #include "certgen.h"
+#include "x509sign.h"
 #include "keystore.h"
 #include "policy.h"
 
+#define CN_MAX_LEN	64	/* ub-common-name, RFC 5280 appendix A */
 #define SERIAL_BYTES		16
 #define SERIAL_MIN_BITS		64
 #define SERIAL_MAX_BYTES	20	/* RFC 5280 4.1.2.2 */
@@ -123,21 +125,33 @@ set_serial(OSSL_LIB_CTX *libctx, X509 *x, char *err, size_t errlen)
 }
 
 static int
-set_names(X509 *x, X509 *cacert, const char *device_id, char *err,
+set_names(X509 *x, X509 *cacert, const struct csr_request *creq, char *err,
     size_t errlen)
 {
 	X509_NAME	*subj;
+	const char	*cn = creq->device_id;
+	size_t		 i;
 	int		 ok;
 
+	/*
+	 * The CN is the first DNS name that fits (ub-common-name is 64), as
+	 * stock clients expect: certbot renews for every name in the subject
+	 * too, and a bare device ID there is no name it can ask for.
+	 */
+	for (i = 0; i < creq->ndns; i++) {
+		if (strlen(creq->dns[i]) <= CN_MAX_LEN) {
+			cn = creq->dns[i];
+			break;
+		}
+	}
 	if ((subj = X509_NAME_new()) == NULL)
 		return fail(err, errlen, "subject: out of memory");
 	ok = X509_NAME_add_entry_by_NID(subj, NID_commonName, MBSTRING_UTF8,
-	    (const unsigned char *)device_id, -1, -1, 0) == 1 &&
+	    (const unsigned char *)cn, -1, -1, 0) == 1 &&
 	    X509_set_subject_name(x, subj) == 1;
 	X509_NAME_free(subj);
 	if (!ok)
-		return fail(err, errlen, "cannot set subject CN=%s",
-		    device_id);
+		return fail(err, errlen, "cannot set subject CN=%s", cn);
 	if (X509_set_issuer_name(x, X509_get_subject_name(cacert)) != 1)
 		return fail(err, errlen, "cannot set issuer");
 	return 0;
@@ -318,15 +332,8 @@ static int
 sign(struct ks *ks, EVP_PKEY *cakey, X509 *x, X509 *cacert, char *err,
     size_t errlen)
 {
-	EVP_MD_CTX	*ctx;
-	int		 ok;
-
-	if ((ctx = ks_sign_ctx(ks, cakey, err, errlen)) == NULL)
+	if (x509sign_cert(ks, cakey, x, err, errlen) == -1)
 		return -1;
-	ok = X509_sign_ctx(x, ctx) > 0;
-	EVP_MD_CTX_free(ctx);
-	if (!ok)
-		return fail(err, errlen, "signing the certificate failed");
 	if (X509_verify(x, X509_get0_pubkey(cacert)) != 1)
 		return fail(err, errlen, "the new certificate's signature does "
 		    "not verify with the CA certificate's key");
@@ -376,7 +383,7 @@ certgen_device(struct ks *ks, EVP_PKEY *cakey, X509 *cacert,
 		goto bad;
 	}
 	if (set_serial(libctx, x, err, errlen) == -1 ||
-	    set_names(x, cacert, creq->device_id, err, errlen) == -1 ||
+	    set_names(x, cacert, creq, err, errlen) == -1 ||
 	    set_validity(x, days, err, errlen) == -1)
 		goto bad;
 	if (X509_set_pubkey(x, pk) != 1) {
@@ -452,12 +459,13 @@ lint_validity(const struct policy *pol, X509 *x, char *err, size_t errlen)
 }
 
 static int
-lint_issuer_subject(X509 *x, X509 *cacert, char *cn, size_t cnlen,
-    char *err, size_t errlen)
+lint_issuer_subject(X509 *x, X509 *cacert, char *label, size_t labellen,
+    char *cn, size_t cnlen, char *err, size_t errlen)
 {
 	const X509_NAME	*subj = X509_get_subject_name(x);
 	X509_NAME_ENTRY	*ent;
 	const ASN1_STRING *s;
+	const char	*dot;
 	int		 len;
 
 	if (X509_NAME_cmp(X509_get_issuer_name(x),
@@ -469,12 +477,18 @@ lint_issuer_subject(X509 *x, X509 *cacert, char *cn, size_t cnlen,
 		return fail(err, errlen, "lint: subject is not exactly one CN");
 	s = X509_NAME_ENTRY_get_data(ent);
 	len = ASN1_STRING_length(s);
-	if (len <= 0 || len > POLICY_MAX_LABEL_LEN || (size_t)len >= cnlen ||
-	    memchr(ASN1_STRING_get0_data(s), '\0', (size_t)len) != NULL ||
-	    memchr(ASN1_STRING_get0_data(s), '.', (size_t)len) != NULL)
-		return fail(err, errlen, "lint: subject CN is not one label");
+	if (len <= 0 || len > CN_MAX_LEN || (size_t)len >= cnlen ||
+	    memchr(ASN1_STRING_get0_data(s), '\0', (size_t)len) != NULL)
+		return fail(err, errlen, "lint: subject CN is empty or too long");
 	memcpy(cn, ASN1_STRING_get0_data(s), (size_t)len);
 	cn[len] = '\0';
+	/* The CN is the device ID or one of the names: its first label is the ID. */
+	dot = strchr(cn, '.');
+	len = dot != NULL ? (int)(dot - cn) : len;
+	if (len == 0 || len > POLICY_MAX_LABEL_LEN || (size_t)len >= labellen)
+		return fail(err, errlen, "lint: subject CN has no device label");
+	memcpy(label, cn, (size_t)len);
+	label[len] = '\0';
 	return 0;
 }
 
@@ -602,7 +616,7 @@ lint_eku(X509 *x, char *err, size_t errlen)
 
 static int
 lint_one_name(const struct policy *pol, const GENERAL_NAME *gn,
-    const char *cn, int *ndns, char *err, size_t errlen)
+    const char *label, int *ndns, char *err, size_t errlen)
 {
 	char			 name[POLICY_MAX_NAME_LEN + 1];
 	char			 canon[sizeof(name)], reason[256];
@@ -633,8 +647,8 @@ lint_one_name(const struct policy *pol, const GENERAL_NAME *gn,
 		return fail(err, errlen, "lint: %s", reason);
 	dot = strchr(canon, '.');
 	if (strcmp(canon, name) != 0 || dot == NULL ||
-	    strlen(cn) != (size_t)(dot - canon) ||
-	    strncmp(canon, cn, strlen(cn)) != 0)
+	    strlen(label) != (size_t)(dot - canon) ||
+	    strncmp(canon, label, strlen(label)) != 0)
 		return fail(err, errlen, "lint: DNS name \"%s\" is not "
 		    "<CN>.<suffix> in lower case", canon);
 	(*ndns)++;
@@ -642,11 +656,12 @@ lint_one_name(const struct policy *pol, const GENERAL_NAME *gn,
 }
 
 static int
-lint_san(const struct policy *pol, X509 *x, const char *cn, char *err,
-    size_t errlen)
+lint_san(const struct policy *pol, X509 *x, const char *label,
+    const char *cn, char *err, size_t errlen)
 {
 	GENERAL_NAMES	*gens;
-	int		 i, n, ndns = 0, rc = 0;
+	const ASN1_STRING *v;
+	int		 i, n, type, ndns = 0, rc = 0, cn_named;
 
 	if ((gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL)) ==
 	    NULL)
@@ -657,11 +672,22 @@ lint_san(const struct policy *pol, X509 *x, const char *cn, char *err,
 		rc = fail(err, errlen, "lint: more than %d names",
 		    POLICY_MAX_NAMES);
 	for (i = 0; rc == 0 && i < n; i++)
-		rc = lint_one_name(pol, sk_GENERAL_NAME_value(gens, i), cn,
+		rc = lint_one_name(pol, sk_GENERAL_NAME_value(gens, i), label,
 		    &ndns, err, errlen);
+	/* A CN that is a name must be one of the certified names. */
+	cn_named = strcmp(cn, label) == 0;
+	for (i = 0; rc == 0 && !cn_named && i < n; i++) {
+		v = GENERAL_NAME_get0_value(sk_GENERAL_NAME_value(gens, i), &type);
+		cn_named = type == GEN_DNS &&
+		    (size_t)ASN1_STRING_length(v) == strlen(cn) &&
+		    memcmp(ASN1_STRING_get0_data(v), cn, strlen(cn)) == 0;
+	}
 	GENERAL_NAMES_free(gens);
 	if (rc == 0 && ndns == 0)
 		rc = fail(err, errlen, "lint: no DNS name");
+	if (rc == 0 && !cn_named)
+		rc = fail(err, errlen, "lint: subject CN \"%s\" is not among "
+		    "the DNS names", cn);
 	return rc;
 }
 
@@ -713,7 +739,7 @@ int
 certgen_lint(const struct policy *pol, X509 *tbs, X509 *cacert, char *err,
     size_t errlen)
 {
-	char	 cn[POLICY_MAX_LABEL_LEN + 1];
+	char	 label[POLICY_MAX_LABEL_LEN + 1], cn[CN_MAX_LEN + 1];
 
 	if (pol == NULL || tbs == NULL || cacert == NULL)
 		return fail(err, errlen, "lint: missing argument");
@@ -723,14 +749,14 @@ certgen_lint(const struct policy *pol, X509 *tbs, X509 *cacert, char *err,
 	if (X509_get_version(tbs) != X509_VERSION_3)
 		return fail(err, errlen, "lint: not a v3 certificate");
 	if (lint_serial(tbs, err, errlen) == -1 ||
-	    lint_issuer_subject(tbs, cacert, cn, sizeof(cn), err, errlen) ==
-	    -1 ||
+	    lint_issuer_subject(tbs, cacert, label, sizeof(label), cn,
+	    sizeof(cn), err, errlen) == -1 ||
 	    lint_validity(pol, tbs, err, errlen) == -1 ||
 	    lint_ext_set(tbs, err, errlen) == -1 ||
 	    lint_basic_constraints(tbs, err, errlen) == -1 ||
 	    lint_key_usage(tbs, err, errlen) == -1 ||
 	    lint_eku(tbs, err, errlen) == -1 ||
-	    lint_san(pol, tbs, cn, err, errlen) == -1 ||
+	    lint_san(pol, tbs, label, cn, err, errlen) == -1 ||
 	    lint_key_ids(tbs, cacert, err, errlen) == -1 ||
 	    lint_key(tbs, cacert, err, errlen) == -1)
 		return -1;

@@ -25,6 +25,7 @@
 #include <openssl/x509v3.h>
 
 #include "certgen.h"
+#include "x509sign.h"
 
 #define ROOT_MIN_YEARS		1
 #define ROOT_MAX_YEARS		10
@@ -704,7 +705,6 @@ certgen_root(struct ks *ks, EVP_PKEY *key, const struct root_params *p,
     char *err, size_t errlen)
 {
 	OSSL_LIB_CTX	*libctx;
-	EVP_MD_CTX	*mctx = NULL;
 	X509		*x;
 
 	if (ks == NULL) {
@@ -738,18 +738,12 @@ certgen_root(struct ks *ks, EVP_PKEY *key, const struct root_params *p,
 	    add_root_name_constraints(x, p, err, errlen) == -1)
 		goto fail;
 
-	if ((mctx = ks_sign_ctx(ks, key, err, errlen)) == NULL)
+	if (x509sign_cert(ks, key, x, err, errlen) == -1)
 		goto fail;
-	if (X509_sign_ctx(x, mctx) <= 0) {
-		cg_err(err, errlen, "signing the root failed");
-		goto fail;
-	}
 	if (verify_root(libctx, x, err, errlen) == -1)
 		goto fail;
-	EVP_MD_CTX_free(mctx);
 	return x;
 fail:
-	EVP_MD_CTX_free(mctx);
 	X509_free(x);
 	return NULL;
 }
@@ -907,7 +901,6 @@ certgen_crl(struct ks *ks, EVP_PKEY *cakey, X509 *cacert,
 {
 	OSSL_LIB_CTX	*libctx;
 	EVP_PKEY	*pub = NULL;
-	EVP_MD_CTX	*mctx = NULL;
 	X509_CRL	*crl;
 	size_t		 i;
 
@@ -966,18 +959,12 @@ certgen_crl(struct ks *ks, EVP_PKEY *cakey, X509 *cacert,
 	if (add_crl_extensions(crl, cacert, crl_number, err, errlen) == -1)
 		goto fail;
 
-	if ((mctx = ks_sign_ctx(ks, cakey, err, errlen)) == NULL)
+	if (x509sign_crl(ks, cakey, crl, err, errlen) == -1)
 		goto fail;
-	if (X509_CRL_sign_ctx(crl, mctx) <= 0) {
-		cg_err(err, errlen, "signing the CRL failed");
-		goto fail;
-	}
 	if (verify_crl(libctx, crl, cacert, err, errlen) == -1)
 		goto fail;
-	EVP_MD_CTX_free(mctx);
 	return crl;
 fail:
-	EVP_MD_CTX_free(mctx);
 	X509_CRL_free(crl);
 	return NULL;
 }
