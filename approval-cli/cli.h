@@ -6,12 +6,15 @@
 #ifndef IOTCA_CLI_H
 #define IOTCA_CLI_H
 
+#include <jansson.h>
+
 struct cli {
 	const char	*config;	/* --config, else $IOTCA_CONFIG, else default */
 	const char	*socket;	/* --socket, else $IOTCA_ADMIN_SOCKET, else config */
 	int		 json;
 	/* command options */
 	const char	*csr, *out, *reason, *algorithm;
+	const char	*offline, *db, *since;	/* audit */
 	int		 days, years, revoke_certs;
 	/* positional arguments after the command */
 	char		**args;
@@ -21,5 +24,11 @@ struct cli {
 void	cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int	cmd_init(struct cli *);
+int	cmd_audit(struct cli *);
+
+/* Ask the signer on admin.sock; req is stolen.  NULL after printing the
+ * refusal or error. */
+json_t	*cli_call(struct cli *, json_t *req);
+void	 cli_print_json(const json_t *);
 
 #endif

@@ -16,10 +16,23 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include <pwd.h>
+
+#include "anchor.h"
+#include "audit.h"
 #include "certgen.h"
 #include "cli.h"
 #include "config.h"
 #include "keystore.h"
+#include "signerdb.h"
+
+/* The audit log's side of init: the CA's creation is its first event. */
+struct init_audit {
+	struct anchor	*anchor;
+	struct signerdb	*db;
+	struct audit	*audit;
+	int		 in_tx;
+};
 
 /* Write the root with O_EXCL: a race with another init loses cleanly. */
 static int
@@ -74,6 +87,118 @@ refuse_existing(const char *path, const char *what)
 }
 
 static void
+init_audit_close(struct init_audit *ia)
+{
+	audit_close(ia->audit);
+	anchor_close(ia->anchor);
+	signerdb_close(ia->db);
+	memset(ia, 0, sizeof(*ia));
+}
+
+/*
+ * Open signer.db and its audit log (making the audit keys, in the TPM with
+ * store = tpm2, on first use) and append the CA's creation inside an open
+ * transaction: the root is written only if its record can be.
+ */
+static int
+init_audit_begin(const struct config *cfg, struct ks *ks, X509 *root,
+    int years, struct init_audit *ia)
+{
+	struct anchor_paths ap;
+	struct audit_params prm;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	char err[512], fp[2 * EVP_MAX_MD_SIZE + 1];
+	struct passwd *pw = getpwuid(getuid());
+	unsigned int len = 0, i;
+	json_t *ev;
+	int created, rc;
+
+	memset(ia, 0, sizeof(*ia));
+	memset(&ap, 0, sizeof(ap));
+	ap.mode = cfg->key_store == KS_STORE_TPM2 ? ANCHOR_TPM2 : ANCHOR_FILE;
+	ap.sign_key = cfg->audit_key;
+	ap.hmac_key = cfg->audit_hmac;
+	ap.counter = cfg->audit_counter;
+	ap.nv_index = cfg->audit_nv_index;
+	ap.tcti = cfg->tcti;
+	memset(&prm, 0, sizeof(prm));
+	prm.checkpoint_records = cfg->audit_checkpoint_records;
+	prm.checkpoint_minutes = cfg->audit_checkpoint_minutes;
+	if ((ia->db = signerdb_open(cfg->db, err, sizeof(err))) == NULL ||
+	    (ia->anchor = anchor_open(ks, &ap, 1, &created, err,
+	    sizeof(err))) == NULL ||
+	    (ia->audit = audit_open(signerdb_sqlite(ia->db), ia->anchor, &prm,
+	    err, sizeof(err))) == NULL)
+		goto fail;
+	fp[0] = '\0';
+	if (X509_digest(root, EVP_sha256(), md, &len) == 1)
+		for (i = 0; i < len; i++)
+			snprintf(fp + 2 * i, 3, "%02x", md[i]);
+	ev = audit_event("ca_initialised", json_pack("{s:s, s:I, s:s, s:s}",
+	    "role", "operator", "uid", (json_int_t)getuid(), "user",
+	    pw != NULL ? pw->pw_name : "?", "via", "iotca init"));
+	if (ev == NULL || json_object_update_new(ev, json_pack("{s:s, s:s, "
+	    "s:s, s:s, s:i, s:s}", "name", cfg->name, "root_sha256", fp,
+	    "key_store", cfg->key_store == KS_STORE_TPM2 ? "tpm2" :
+	    cfg->key_store == KS_STORE_FILE ? "file" : "provider",
+	    "key_algorithm", ks_alg_name(cfg->key_alg), "years", years,
+	    "audit_anchor", anchor_mode_name(ia->anchor))) == -1) {
+		json_decref(ev);
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	if (signerdb_begin(ia->db, err, sizeof(err)) == -1) {
+		json_decref(ev);
+		goto fail;
+	}
+	ia->in_tx = 1;
+	rc = audit_append(ia->audit, ev, NULL, err, sizeof(err));
+	json_decref(ev);
+	if (rc == -1)
+		goto fail;
+	if (!anchor_is_hardware(ia->anchor))
+		printf("audit log:        anchored in FILES (%s, %s): weaker than "
+		    "a TPM, development only\n", cfg->audit_hmac,
+		    cfg->audit_counter);
+	return 0;
+fail:
+	cli_error("audit log: %s", err);
+	if (ia->in_tx) {
+		signerdb_rollback(ia->db);
+		audit_rolled_back(ia->audit);
+	}
+	init_audit_close(ia);
+	return -1;
+}
+
+/* Commit the creation record (and sign the log's head), or drop it. */
+static int
+init_audit_end(struct init_audit *ia, int commit)
+{
+	char err[512];
+	int rc = 0;
+
+	if (ia->audit == NULL)
+		return 0;
+	if (!commit) {
+		signerdb_rollback(ia->db);
+		audit_rolled_back(ia->audit);
+	} else if (signerdb_commit(ia->db, err, sizeof(err)) == -1) {
+		cli_error("audit log: %s", err);
+		signerdb_rollback(ia->db);
+		audit_rolled_back(ia->audit);
+		rc = -1;
+	} else {
+		audit_committed(ia->audit);
+		if (audit_checkpoint(ia->audit, err, sizeof(err)) == -1)
+			cli_error("audit log: checkpoint: %s (the signer signs "
+			    "at its start)", err);
+	}
+	init_audit_close(ia);
+	return rc;
+}
+
+static void
 print_summary(const struct config *cfg, X509 *root, int years)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -99,6 +224,7 @@ cmd_init(struct cli *c)
 	struct config cfg;
 	struct ks_config kc;
 	struct root_params rp;
+	struct init_audit ia;
 	struct ks *ks = NULL;
 	EVP_PKEY *key = NULL;
 	X509 *root = NULL;
@@ -160,8 +286,17 @@ cmd_init(struct cli *c)
 		cli_error("%s", err);
 		goto out;
 	}
-	if (write_root(cfg.root_cert, root) == -1)
+	if (init_audit_begin(&cfg, ks, root, years, &ia) == -1)
 		goto out;
+	if (write_root(cfg.root_cert, root) == -1) {
+		init_audit_end(&ia, 0);
+		goto out;
+	}
+	if (init_audit_end(&ia, 1) == -1) {
+		/* No record, no root. */
+		unlink(cfg.root_cert);
+		goto out;
+	}
 	print_summary(&cfg, root, years);
 	rc = 0;
 out:

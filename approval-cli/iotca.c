@@ -99,6 +99,18 @@ print_json(const json_t *j)
 	}
 }
 
+json_t *
+cli_call(struct cli *c, json_t *req)
+{
+	return call(c, req);
+}
+
+void
+cli_print_json(const json_t *j)
+{
+	print_json(j);
+}
+
 static const char *
 iso_time(json_int_t t, char *buf, size_t buflen)
 {
@@ -164,7 +176,7 @@ static int
 cmd_status(struct cli *c)
 {
 	json_t *r = call(c, json_pack("{s:s}", "op", "status"));
-	json_t *d;
+	json_t *d, *a;
 	size_t i;
 
 	if (r == NULL)
@@ -190,6 +202,16 @@ cmd_status(struct cli *c)
 	printf("certificates    %lld valid, %lld revoked\n",
 	    (long long)json_integer_value(json_object_get(r, "certs_valid")),
 	    (long long)json_integer_value(json_object_get(r, "certs_revoked")));
+	a = json_object_get(r, "audit");
+	if (a != NULL) {
+		printf("audit log       %lld records, %s\n",
+		    (long long)json_integer_value(json_object_get(a, "records")),
+		    json_is_true(json_object_get(a, "in_hardware")) ?
+		    "sealed by the TPM" : "anchored in FILES: WEAKER than a TPM, "
+		    "development only");
+		printf("audit state     %s\n",
+		    json_string_value(json_object_get(a, "state")));
+	}
 	json_decref(r);
 	return 0;
 }
@@ -435,7 +457,13 @@ usage(FILE *f)
 	    "  revoke-approval DEVICE [--revoke-certs]\n"
 	    "                         withdraw a device's approval (and its certificates)\n"
 	    "  crl [--out FILE]       the current CRL (PEM)\n"
-	    "  ca [--out FILE]        the root certificate (PEM)\n");
+	    "  ca [--out FILE]        the root certificate (PEM)\n"
+	    "  audit verify [--offline PUBKEY --db FILE]\n"
+	    "                         check the sealed audit log (or a copy of signer.db)\n"
+	    "  audit show [--since TIME]  the audit records (TIME: epoch, 2026-01-31,\n"
+	    "                         2026-01-31T12:00, or 30m, 12h, 7d ago)\n"
+	    "  audit export           every record as a JSON line, for a SIEM\n"
+	    "  audit pubkey [--out FILE]  the checkpoint public key, for --offline\n");
 }
 
 static int
@@ -466,6 +494,9 @@ main(int argc, char *argv[])
 		{ "years",	required_argument, NULL, 'y' },
 		{ "algorithm",	required_argument, NULL, 'a' },
 		{ "revoke-certs", no_argument,	   NULL, 'C' },
+		{ "offline",	required_argument, NULL, 'O' },
+		{ "db",		required_argument, NULL, 'D' },
+		{ "since",	required_argument, NULL, 'S' },
 		{ "help",	no_argument,	   NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -485,6 +516,9 @@ main(int argc, char *argv[])
 		case 'R': c.reason = optarg; break;
 		case 'a': c.algorithm = optarg; break;
 		case 'C': c.revoke_certs = 1; break;
+		case 'O': c.offline = optarg; break;
+		case 'D': c.db = optarg; break;
+		case 'S': c.since = optarg; break;
 		case 'd':
 			if (parse_int_opt(optarg, 1, 3650, &c.days) == -1) {
 				cli_error("--days: not a number of days: %s", optarg);
@@ -514,6 +548,8 @@ main(int argc, char *argv[])
 	c.nargs = argc - optind - 1;
 	if (strcmp(cmd, "init") == 0)
 		return cmd_init(&c);
+	if (strcmp(cmd, "audit") == 0)
+		return cmd_audit(&c);
 	if (c.nargs != 0 && strcmp(cmd, "revoke") != 0 &&
 	    strcmp(cmd, "approve") != 0 && strcmp(cmd, "deny") != 0 &&
 	    strcmp(cmd, "revoke-approval") != 0) {

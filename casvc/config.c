@@ -379,6 +379,45 @@ handle_policy(struct parse_state *st, const char *name, const char *value)
 }
 
 static int
+handle_audit(struct parse_state *st, const char *name, const char *value)
+{
+	struct config *c = st->cfg;
+	char *end;
+	unsigned long v;
+
+	if (strcmp(name, "key") == 0)
+		return set_path(st, &c->audit_key, "key", value);
+	if (strcmp(name, "hmac_key") == 0)
+		return set_path(st, &c->audit_hmac, "hmac_key", value);
+	if (strcmp(name, "counter") == 0)
+		return set_path(st, &c->audit_counter, "counter", value);
+	if (strcmp(name, "nv_index") == 0) {
+		/* The owner's range of NV indices (TPM 2.0 Part 2, 13.1). */
+		errno = 0;
+		v = strtoul(value, &end, 0);
+		if (errno != 0 || end == value || *end != '\0' ||
+		    v < 0x01000000UL || v > 0x01bfffffUL)
+			return fail(st, "nv_index must be an NV index from "
+			    "0x01000000 to 0x01bfffff, not \"%s\"", value);
+		c->audit_nv_index = (unsigned int)v;
+		return 1;
+	}
+	if (strcmp(name, "checkpoint_records") == 0) {
+		if (parse_int(value, 1, 1000000, &c->audit_checkpoint_records) == -1)
+			return fail(st, "checkpoint_records must be 1 to 1000000, "
+			    "not \"%s\"", value);
+		return 1;
+	}
+	if (strcmp(name, "checkpoint_minutes") == 0) {
+		if (parse_int(value, 1, 1440, &c->audit_checkpoint_minutes) == -1)
+			return fail(st, "checkpoint_minutes must be 1 to 1440, "
+			    "not \"%s\"", value);
+		return 1;
+	}
+	return fail(st, "unknown key \"%s\" in [audit]", name);
+}
+
+static int
 handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_state *st = user;
@@ -395,6 +434,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 		return handle_signer(st, name, value);
 	if (strcmp(section, "policy") == 0)
 		return handle_policy(st, name, value);
+	if (strcmp(section, "audit") == 0)
+		return handle_audit(st, name, value);
 	/* Other programs' sections are theirs to check. */
 	if (strcmp(section, "acme") == 0 || strcmp(section, "est") == 0)
 		return 1;
@@ -423,6 +464,31 @@ missing_key(const struct config *c)
 	return NULL;
 }
 
+/* A default path beside signer.db, unless [audit] named one. */
+static int
+beside_db(const struct config *c, char **dst, const char *name)
+{
+	const char *slash = strrchr(c->db, '/');
+	int dirlen = (int)(slash - c->db);
+
+	if (*dst != NULL)
+		return 0;
+	return asprintf(dst, "%.*s/%s", dirlen, c->db, name) == -1 ? -1 : 0;
+}
+
+/* The audit log's files: in the TPM's keeping with store = tpm2, plain
+ * files otherwise. */
+static int
+audit_defaults(struct config *c)
+{
+	int tpm = c->key_store == KS_STORE_TPM2;
+
+	return beside_db(c, &c->audit_key, tpm ? "audit-key.tss" :
+	    "audit-key.pem") == -1 || beside_db(c, &c->audit_hmac, tpm ?
+	    "audit-hmac.sealed" : "audit-hmac.key") == -1 ||
+	    beside_db(c, &c->audit_counter, "audit-counter") == -1 ? -1 : 0;
+}
+
 int
 config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
@@ -438,6 +504,9 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	cfg->key_alg = KS_ALG_EC_P384;
 	cfg->max_days = 90;
 	cfg->crl_days = 7;
+	cfg->audit_nv_index = 0x01500016;
+	cfg->audit_checkpoint_records = 1000;
+	cfg->audit_checkpoint_minutes = 15;
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
 
 	line = ini_parse(path, handler, &st);
@@ -460,6 +529,10 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->key_store != KS_STORE_PROVIDER && cfg->key[0] != '/') {
 		snprintf(err, errlen, "%s: [key] path must be absolute", path);
+		goto fail;
+	}
+	if (audit_defaults(cfg) == -1) {
+		snprintf(err, errlen, "%s: out of memory", path);
 		goto fail;
 	}
 	return 0;
@@ -486,6 +559,9 @@ config_free(struct config *c)
 	free(c->signer_socket);
 	free(c->admin_socket);
 	free(c->socket_group);
+	free(c->audit_key);
+	free(c->audit_hmac);
+	free(c->audit_counter);
 	memset(c, 0, sizeof(*c));
 }
 

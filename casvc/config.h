@@ -46,6 +46,13 @@ struct config {
 	int		 strict_cn;	/* default false */
 	int		 crl_days;	/* 1..90, default 7 */
 	int		 auto_approve;	/* lab only: approve every request; default false */
+	/* [audit]: paths default to files beside [signer] db */
+	char		*audit_key;	/* checkpoint signing key: TSS2 blob or PEM */
+	char		*audit_hmac;	/* record key: TPM-sealed object or 0600 file */
+	char		*audit_counter;	/* file mode's counter file */
+	unsigned int	 audit_nv_index;	/* TPM NV counter, default 0x01500016 */
+	int		 audit_checkpoint_records;	/* default 1000 */
+	int		 audit_checkpoint_minutes;	/* default 15 */
 };
 
 /* Load and validate path into cfg; -1 and one line "FILE:LINE: reason" on error. */

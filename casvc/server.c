@@ -15,6 +15,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <unistd.h>
+
+#include <sqlite3.h>
+
 #include "log.h"
 #include "proto.h"
 #include "server.h"
@@ -74,38 +78,282 @@ read_root(const char *path, char *err, size_t errlen)
 	return x;
 }
 
-/* (Re-)sign the CRL from the database's revoked list. */
+/* Who acted, as the audit record names them; NULL: the signer itself. */
+static json_t *
+actor_of(const struct peer *p)
+{
+	if (p == NULL)
+		return json_pack("{s:s}", "role", "signer");
+	return json_pack("{s:s, s:I, s:s, s:I}", "role", p->role == ROLE_ADMIN ?
+	    "operator" : "frontend", "uid", (json_int_t)p->uid, "user", p->user,
+	    "pid", (json_int_t)p->pid);
+}
+
+/* An audit event: name, time, actor, and fields (stolen; may be NULL). */
+static json_t *
+event(const char *name, const struct peer *p, json_t *fields)
+{
+	json_t *ev = audit_event(name, actor_of(p));
+
+	if (ev != NULL && fields != NULL && json_object_update(ev, fields) == -1) {
+		json_decref(ev);
+		ev = NULL;
+	}
+	json_decref(fields);
+	return ev;
+}
+
+/*
+ * Transactions: a state change and its audit record commit together or not
+ * at all.  The audit log learns the outcome, so its idea of the head stays
+ * true.
+ */
+static int
+tx_begin(struct signer *s, char *err, size_t errlen)
+{
+	return signerdb_begin(s->db, err, errlen);
+}
+
+static void
+tx_rollback(struct signer *s)
+{
+	signerdb_rollback(s->db);
+	audit_rolled_back(s->audit);
+}
+
+/* Append ev (stolen) inside the open transaction. */
+static int
+tx_record(struct signer *s, json_t *ev, char *err, size_t errlen)
+{
+	int rc;
+
+	if (ev == NULL) {
+		snprintf(err, errlen, "audit log: out of memory");
+		return -1;
+	}
+	rc = audit_append(s->audit, ev, NULL, err, errlen);
+	json_decref(ev);
+	return rc;
+}
+
+static int
+tx_commit(struct signer *s, char *err, size_t errlen)
+{
+	if (signerdb_commit(s->db, err, errlen) == -1) {
+		tx_rollback(s);
+		return -1;
+	}
+	audit_committed(s->audit);
+	return 0;
+}
+
+/* A record that goes with no other change: start, stop, refusals. */
+static int
+record_alone(struct signer *s, json_t *ev, char *err, size_t errlen)
+{
+	if (tx_begin(s, err, errlen) == -1) {
+		json_decref(ev);
+		return -1;
+	}
+	if (tx_record(s, ev, err, errlen) == -1) {
+		tx_rollback(s);
+		return -1;
+	}
+	return tx_commit(s, err, errlen);
+}
+
+/* The reply when a change was undone because its record could not be written. */
+static json_t *
+not_recorded(const char *what, const char *err)
+{
+	log_msg(LOG_ERR, "%s refused, nothing changed: %s", what, err);
+	return proto_error(PROTO_E_INTERNAL, "refused: the audit log cannot "
+	    "record it (nothing was changed)");
+}
+
+/* (Re-)sign the CRL from the database's revoked list, recording it. */
 static int
 refresh_crl(struct signer *s, char *err, size_t errlen)
 {
-	struct crl_entry *e;
-	X509_CRL *crl;
-	size_t n;
+	struct crl_entry *e = NULL;
+	X509_CRL *crl = NULL;
+	size_t n = 0;
 	long number;
-	char *pem;
+	char *pem = NULL;
 
-	if (signerdb_revoked(s->db, &e, &n, err, errlen) == -1)
+	if (tx_begin(s, err, errlen) == -1)
 		return -1;
-	if ((number = signerdb_next_crl_number(s->db, err, errlen)) == -1) {
-		signerdb_free_revoked(e, n);
-		return -1;
-	}
+	if (signerdb_revoked(s->db, &e, &n, err, errlen) == -1 ||
+	    (number = signerdb_next_crl_number(s->db, err, errlen)) == -1)
+		goto fail;
 	crl = certgen_crl(s->ks, s->key, s->root, e, n, number,
 	    s->cfg.crl_days, err, errlen);
-	signerdb_free_revoked(e, n);
 	if (crl == NULL)
-		return -1;
-	pem = pem_of_crl(crl);
-	X509_CRL_free(crl);
-	if (pem == NULL) {
+		goto fail;
+	if ((pem = pem_of_crl(crl)) == NULL) {
 		snprintf(err, errlen, "CRL: cannot encode");
-		return -1;
+		goto fail;
 	}
+	if (tx_record(s, event("crl_signed", NULL, json_pack("{s:I, s:I, s:I}",
+	    "crl_number", (json_int_t)number, "entries", (json_int_t)n,
+	    "next_update", (json_int_t)(time(NULL) +
+	    (time_t)s->cfg.crl_days * 86400))), err, errlen) == -1 ||
+	    tx_commit(s, err, errlen) == -1)
+		goto fail;
+	X509_CRL_free(crl);
+	signerdb_free_revoked(e, n);
 	free(s->crl_pem);
 	s->crl_pem = pem;
 	s->crl_next_update = time(NULL) + (time_t)s->cfg.crl_days * 86400;
 	log_msg(LOG_INFO, "CRL %ld signed with %zu entries", number, n);
 	return 0;
+fail:
+	tx_rollback(s);
+	X509_CRL_free(crl);
+	signerdb_free_revoked(e, n);
+	free(pem);
+	return -1;
+}
+
+/* SHA-256 of the configuration file, to notice changes between starts. */
+static int
+config_digest(const char *path, char *out, size_t outlen)
+{
+	unsigned char buf[4096], md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0, i;
+	EVP_MD_CTX *ctx;
+	FILE *f;
+	size_t n;
+	int ok;
+
+	if ((f = fopen(path, "re")) == NULL || (ctx = EVP_MD_CTX_new()) == NULL) {
+		if (f != NULL)
+			fclose(f);
+		return -1;
+	}
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+	while (ok && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+		ok = EVP_DigestUpdate(ctx, buf, n) == 1;
+	ok = ok && !ferror(f) && EVP_DigestFinal_ex(ctx, md, &len) == 1 &&
+	    outlen > len * 2;
+	fclose(f);
+	EVP_MD_CTX_free(ctx);
+	for (i = 0; ok && i < len; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	return ok ? 0 : -1;
+}
+
+/* The configuration digest recorded at the previous start, if any. */
+static char *
+previous_config_digest(struct signer *s)
+{
+	sqlite3_stmt *st;
+	char *d = NULL;
+
+	if (sqlite3_prepare_v2(signerdb_sqlite(s->db), "SELECT json_extract("
+	    "record, '$.config_sha256') FROM audit_log WHERE json_extract(record, "
+	    "'$.event') = 'signer_start' ORDER BY seq DESC LIMIT 1", -1, &st,
+	    NULL) != SQLITE_OK)
+		return NULL;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		d = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return d;
+}
+
+/* The start, with the settings that matter, and a configuration change. */
+static int
+record_start(struct signer *s, char *err, size_t errlen)
+{
+	char digest[EVP_MAX_MD_SIZE * 2 + 1], *prev;
+	json_t *settings;
+	int changed;
+
+	if (config_digest(s->cfg.path, digest, sizeof(digest)) == -1)
+		snprintf(digest, sizeof(digest), "unreadable");
+	settings = json_pack("{s:s, s:s, s:i, s:i, s:b, s:b, s:s, s:i, s:i}",
+	    "key_store", s->cfg.key_store == KS_STORE_TPM2 ? "tpm2" :
+	    s->cfg.key_store == KS_STORE_FILE ? "file" : "provider",
+	    "key_algorithm", ks_alg_name(s->cfg.key_alg),
+	    "max_days", s->cfg.max_days, "crl_days", s->cfg.crl_days,
+	    "strict_cn", s->cfg.strict_cn, "auto_approve", s->cfg.auto_approve,
+	    "audit_anchor", anchor_mode_name(s->anchor),
+	    "checkpoint_records", s->cfg.audit_checkpoint_records,
+	    "checkpoint_minutes", s->cfg.audit_checkpoint_minutes);
+	if (settings == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	prev = previous_config_digest(s);
+	changed = prev != NULL && strcmp(prev, digest) != 0;
+	if (tx_begin(s, err, errlen) == -1)
+		goto fail;
+	if ((changed && tx_record(s, event("config_changed", NULL,
+	    json_pack("{s:s, s:s, s:s, s:O}", "config", s->cfg.path,
+	    "old_sha256", prev, "new_sha256", digest, "settings", settings)),
+	    err, errlen) == -1) ||
+	    tx_record(s, event("signer_start", NULL, json_pack("{s:s, s:s, s:O, "
+	    "s:I}", "config", s->cfg.path, "config_sha256", digest, "settings",
+	    settings, "pid", (json_int_t)getpid())), err, errlen) == -1) {
+		tx_rollback(s);
+		goto fail;
+	}
+	if (tx_commit(s, err, errlen) == -1)
+		goto fail;
+	if (changed)
+		log_msg(LOG_NOTICE, "configuration %s changed since the last "
+		    "start (recorded in the audit log)", s->cfg.path);
+	free(prev);
+	json_decref(settings);
+	return 0;
+fail:
+	free(prev);
+	json_decref(settings);
+	return -1;
+}
+
+/* The audit log: its anchor (made on first use), its start check. */
+static int
+open_audit(struct signer *s, char *err, size_t errlen)
+{
+	struct anchor_paths ap;
+	struct audit_params prm;
+	long long n;
+	int created;
+
+	memset(&ap, 0, sizeof(ap));
+	ap.mode = s->cfg.key_store == KS_STORE_TPM2 ? ANCHOR_TPM2 : ANCHOR_FILE;
+	ap.sign_key = s->cfg.audit_key;
+	ap.hmac_key = s->cfg.audit_hmac;
+	ap.counter = s->cfg.audit_counter;
+	ap.nv_index = s->cfg.audit_nv_index;
+	ap.tcti = s->cfg.tcti;
+	if ((n = audit_count(signerdb_sqlite(s->db), err, errlen)) == -1 ||
+	    (s->anchor = anchor_open(s->ks, &ap, n == 0, &created, err,
+	    errlen)) == NULL)
+		return -1;
+	if (created)
+		log_msg(LOG_NOTICE, "audit log keys created: %s, %s",
+		    s->cfg.audit_key, s->cfg.audit_hmac);
+	if (!anchor_is_hardware(s->anchor))
+		log_msg(LOG_WARNING, "the audit log is anchored in FILES (%s, "
+		    "%s): weaker than a TPM, whoever can write them can rewrite "
+		    "the log. Development only", s->cfg.audit_hmac,
+		    s->cfg.audit_counter);
+	memset(&prm, 0, sizeof(prm));
+	prm.checkpoint_records = s->cfg.audit_checkpoint_records;
+	prm.checkpoint_minutes = s->cfg.audit_checkpoint_minutes;
+	prm.journal = 1;
+	if ((s->audit = audit_open(signerdb_sqlite(s->db), s->anchor, &prm, err,
+	    errlen)) == NULL)
+		return -1;
+	if (audit_broken(s->audit) != NULL) {
+		log_msg(LOG_CRIT, "AUDIT LOG FAILED ITS CHECK: %s. Every change "
+		    "is refused until this is resolved (iotca audit verify)",
+		    audit_broken(s->audit));
+		return 0;
+	}
+	return record_start(s, err, errlen);
 }
 
 int
@@ -139,12 +387,53 @@ signer_open(struct signer *s, char *err, size_t errlen)
 	}
 	if ((s->db = signerdb_open(s->cfg.db, err, errlen)) == NULL)
 		return -1;
+	if (open_audit(s, err, errlen) == -1)
+		return -1;
+	/* A CRL nobody could account for is not signed: a broken audit log
+	 * leaves the signer without one until it is dealt with. */
+	if (audit_broken(s->audit) != NULL)
+		return 0;
 	return refresh_crl(s, err, errlen);
+}
+
+void
+signer_shutdown(struct signer *s)
+{
+	char err[512];
+
+	if (s->audit == NULL || audit_broken(s->audit) != NULL)
+		return;
+	if (record_alone(s, event("signer_stop", NULL, NULL), err,
+	    sizeof(err)) == -1 || audit_checkpoint(s->audit, err,
+	    sizeof(err)) == -1)
+		log_msg(LOG_ERR, "audit log at shutdown: %s", err);
+}
+
+int
+server_tick(struct signer *s)
+{
+	if (s->audit == NULL)
+		return 60 * 1000;
+	return audit_tick(s->audit, time(NULL)) * 1000;
+}
+
+void
+server_refused_peer(struct signer *s, const struct peer *p)
+{
+	char err[512];
+
+	if (s->audit != NULL && audit_broken(s->audit) == NULL &&
+	    record_alone(s, event("connection_refused", p, json_pack("{s:s}",
+	    "socket", p->role == ROLE_ADMIN ? "admin" : "signer")), err,
+	    sizeof(err)) == -1)
+		log_msg(LOG_ERR, "%s", err);
 }
 
 void
 signer_close(struct signer *s)
 {
+	audit_close(s->audit);
+	anchor_close(s->anchor);
 	signerdb_close(s->db);
 	EVP_PKEY_free(s->key);
 	X509_free(s->root);
@@ -201,6 +490,11 @@ op_status(struct signer *s, const struct peer *p, const json_t *req)
 	    "certs_valid", (json_int_t)valid,
 	    "certs_revoked", (json_int_t)revoked,
 	    "max_days", s->cfg.max_days);
+	if (r != NULL && json_object_set_new(r, "audit",
+	    audit_status(s->audit)) == -1) {
+		json_decref(r);
+		return NULL;
+	}
 	return r;
 }
 
@@ -219,8 +513,12 @@ op_crl(struct signer *s, const struct peer *p, const json_t *req)
 	if (s->crl_next_update - time(NULL) < (time_t)s->cfg.crl_days * 43200 &&
 	    refresh_crl(s, err, sizeof(err)) == -1) {
 		log_msg(LOG_ERR, "CRL: %s", err);
-		return proto_error(PROTO_E_INTERNAL, "cannot sign the CRL");
+		if (s->crl_pem == NULL)
+			return proto_error(PROTO_E_INTERNAL, "cannot sign the CRL");
 	}
+	if (s->crl_pem == NULL)
+		return proto_error(PROTO_E_INTERNAL, "no CRL: the audit log "
+		    "failed its check (iotca audit verify)");
 	return json_pack("{s:b, s:s}", "ok", 1, "pem", s->crl_pem);
 }
 
@@ -323,7 +621,13 @@ op_revoke(struct signer *s, const struct peer *p, const json_t *req)
 	if (p->role == ROLE_FRONTEND && front_end_may_revoke(s, serial, req,
 	    &resp) == 0)
 		return resp;
+	if (tx_begin(s, err, sizeof(err)) == -1) {
+		log_msg(LOG_ERR, "%s", err);
+		return proto_error(PROTO_E_INTERNAL, "database error");
+	}
 	rc = signerdb_revoke(s->db, serial, reason, time(NULL), err, sizeof(err));
+	if (rc != 0)
+		tx_rollback(s);
 	if (rc == SIGNERDB_NOT_FOUND)
 		return proto_error(PROTO_E_NOT_FOUND, "no such certificate");
 	if (rc == SIGNERDB_ALREADY)
@@ -331,6 +635,12 @@ op_revoke(struct signer *s, const struct peer *p, const json_t *req)
 	if (rc == -1) {
 		log_msg(LOG_ERR, "%s", err);
 		return proto_error(PROTO_E_INTERNAL, "database error");
+	}
+	if (tx_record(s, event("certificate_revoked", p, json_pack("{s:s, s:s}",
+	    "serial", serial, "reason", certgen_reason_name(reason))), err,
+	    sizeof(err)) == -1 || tx_commit(s, err, sizeof(err)) == -1) {
+		tx_rollback(s);
+		return not_recorded("revocation", err);
 	}
 	log_msg(LOG_NOTICE, "certificate %s revoked (%s) by %s", serial,
 	    certgen_reason_name(reason), p->who);
@@ -446,7 +756,13 @@ issue_and_record(struct signer *s, const struct peer *p,
 		rec.not_before = asn1_epoch(X509_get0_notBefore(cert));
 		rec.not_after = asn1_epoch(X509_get0_notAfter(cert));
 		rec.pem = pem;
+		if (tx_begin(s, err, sizeof(err)) == -1) {
+			rc = -1;
+			break;
+		}
 		rc = signerdb_insert_cert(s->db, &rec, err, sizeof(err));
+		if (rc != 0)
+			tx_rollback(s);
 		if (rc != SIGNERDB_DUPLICATE)
 			break;
 		log_msg(LOG_WARNING, "serial %s already used: drawing another",
@@ -456,6 +772,18 @@ issue_and_record(struct signer *s, const struct peer *p,
 		log_msg(LOG_ERR, "issue for %s: %s", cr->device_id,
 		    rc == -1 ? err : "no unique serial");
 		resp = proto_error(PROTO_E_INTERNAL, "cannot record certificate");
+		goto out;
+	}
+	/* The certificate is handed out only once its record is committed. */
+	if (tx_record(s, event("certificate_issued", p, json_pack("{s:s, s:s, "
+	    "s:O, s:s?, s:I, s:I, s:i, s:s}", "serial", serial, "device_id",
+	    cr->device_id, "names", names, "account", account, "not_before",
+	    (json_int_t)rec.not_before, "not_after", (json_int_t)rec.not_after,
+	    "days", days, "kind", pol->server_name == NULL ? "server" :
+	    "device")), err, sizeof(err)) == -1 ||
+	    tx_commit(s, err, sizeof(err)) == -1) {
+		tx_rollback(s);
+		resp = not_recorded("issuance", err);
 		goto out;
 	}
 	log_msg(LOG_NOTICE, "issued %s to %s for %d days, requested by %s",
@@ -578,11 +906,30 @@ approved(struct signer *s, const struct peer *p, const struct csr_request *cr,
 	json_array_foreach(rows, i, row) {
 		status = json_string_value(json_object_get(row, "status"));
 		if (strcmp(status, "pending") == 0) {
+			int same = json_equal(names, json_object_get(row,
+			    "names"));
+
 			id = json_integer_value(json_object_get(row, "id"));
 			json_decref(rows);
-			if (signerdb_update_pending(s->db, id, names, csr, err,
-			    sizeof(err)) == -1)
+			/* A client polling with the same names is no news; new
+			 * names are, and are recorded. */
+			if (tx_begin(s, err, sizeof(err)) == -1)
 				goto dberror;
+			if (signerdb_update_pending(s->db, id, names, csr, err,
+			    sizeof(err)) == -1) {
+				tx_rollback(s);
+				goto dberror;
+			}
+			if ((!same && tx_record(s, event(
+			    "approval_request_updated", p, json_pack("{s:I, s:s, "
+			    "s:s, s:O}", "request", (json_int_t)id, "device_id",
+			    cr->device_id, "account", account, "names", names)),
+			    err, sizeof(err)) == -1) ||
+			    tx_commit(s, err, sizeof(err)) == -1) {
+				tx_rollback(s);
+				*resp = not_recorded("approval request", err);
+				return 0;
+			}
 			*resp = pending_reply(cr->device_id, id);
 			return 0;
 		}
@@ -597,8 +944,21 @@ approved(struct signer *s, const struct peer *p, const struct csr_request *cr,
 	ar.csr = csr;
 	if (s->cfg.auto_approve)
 		ar.decided_by = "auto_approve (lab setting)";
-	if ((id = signerdb_add_approval(s->db, &ar, err, sizeof(err))) == -1)
+	if (tx_begin(s, err, sizeof(err)) == -1)
 		goto dberror;
+	if ((id = signerdb_add_approval(s->db, &ar, err, sizeof(err))) == -1) {
+		tx_rollback(s);
+		goto dberror;
+	}
+	if (tx_record(s, event(s->cfg.auto_approve ? "approval_auto_granted" :
+	    "approval_requested", p, json_pack("{s:I, s:s, s:s, s:O}", "request",
+	    (json_int_t)id, "device_id", cr->device_id, "account", account,
+	    "names", names)), err, sizeof(err)) == -1 ||
+	    tx_commit(s, err, sizeof(err)) == -1) {
+		tx_rollback(s);
+		*resp = not_recorded("approval request", err);
+		return 0;
+	}
 	if (s->cfg.auto_approve) {
 		log_msg(LOG_WARNING, "AUTO-APPROVED device %s for account %s "
 		    "(request %lld): auto_approve is a lab setting", cr->device_id,
@@ -759,8 +1119,25 @@ op_decide(struct signer *s, const struct peer *p, const json_t *req)
 	}
 	if (!approve && reason == NULL)
 		reason = "no reason given";
+	if (tx_begin(s, err, sizeof(err)) == -1) {
+		log_msg(LOG_ERR, "%s", err);
+		return proto_error(PROTO_E_INTERNAL, "database error");
+	}
 	rc = signerdb_decide(s->db, json_integer_value(jid), approve ?
 	    "approved" : "denied", reason, p->who, &row, err, sizeof(err));
+	if (rc == 0 && (tx_record(s, event(approve ? "approval_granted" :
+	    "approval_denied", p, json_pack("{s:I, s:s, s:s, s:O, s:s?}",
+	    "request", (json_int_t)json_integer_value(jid), "device_id",
+	    json_string_value(json_object_get(row, "device_id")), "account",
+	    json_string_value(json_object_get(row, "account")), "names",
+	    json_object_get(row, "names"), "reason", reason)), err,
+	    sizeof(err)) == -1 || tx_commit(s, err, sizeof(err)) == -1)) {
+		tx_rollback(s);
+		json_decref(row);
+		return not_recorded(approve ? "approval" : "denial", err);
+	}
+	if (rc != 0)
+		tx_rollback(s);
 	if (rc == SIGNERDB_NOT_FOUND)
 		return proto_error(PROTO_E_NOT_FOUND, "no such request");
 	if (rc == SIGNERDB_ALREADY) {
@@ -803,33 +1180,126 @@ op_revoke_approval(struct signer *s, const struct peer *p, const json_t *req)
 	int with_certs = json_is_true(json_object_get(req, "revoke_certs"));
 	char err[256];
 	long napprovals, ncerts = 0;
+	json_t *serials = NULL, *js;
+	size_t i;
+	int rc;
 
 	if (device == NULL || !valid_device_id(device))
 		return proto_error(PROTO_E_BAD_REQUEST, "\"device_id\" must be "
 		    "a lower-case host label");
-	if (signerdb_begin(s->db, err, sizeof(err)) == -1)
+	if (tx_begin(s, err, sizeof(err)) == -1)
 		goto dberror;
-	if ((napprovals = signerdb_revoke_approvals(s->db, device, p->who, err,
+	if ((with_certs && (serials = signerdb_valid_serials(s->db, device, err,
+	    sizeof(err))) == NULL) ||
+	    (napprovals = signerdb_revoke_approvals(s->db, device, p->who, err,
 	    sizeof(err))) == -1 || (with_certs &&
 	    (ncerts = signerdb_revoke_device_certs(s->db, device,
-	    CRL_REASON_PRIVILEGE_WITHDRAWN, time(NULL), err, sizeof(err))) == -1) ||
-	    signerdb_commit(s->db, err, sizeof(err)) == -1) {
-		signerdb_rollback(s->db);
+	    CRL_REASON_PRIVILEGE_WITHDRAWN, time(NULL), err, sizeof(err))) == -1)) {
+		tx_rollback(s);
+		json_decref(serials);
 		goto dberror;
+	}
+	if (napprovals == 0 && ncerts == 0) {
+		tx_rollback(s);
+		json_decref(serials);
+		return proto_error(PROTO_E_NOT_FOUND, "no approval or pending "
+		    "request for that device");
+	}
+	/* The withdrawal, and each certificate it revoked, by serial. */
+	rc = tx_record(s, event("approval_revoked", p, json_pack("{s:s, s:I, "
+	    "s:b}", "device_id", device, "requests", (json_int_t)napprovals,
+	    "revoke_certs", with_certs)), err, sizeof(err));
+	json_array_foreach(serials, i, js) {
+		if (rc == 0)
+			rc = tx_record(s, event("certificate_revoked", p,
+			    json_pack("{s:O, s:s, s:s}", "serial", js, "reason",
+			    certgen_reason_name(CRL_REASON_PRIVILEGE_WITHDRAWN),
+			    "device_id", device)), err, sizeof(err));
+	}
+	json_decref(serials);
+	if (rc == -1 || tx_commit(s, err, sizeof(err)) == -1) {
+		tx_rollback(s);
+		return not_recorded("approval revocation", err);
 	}
 	log_msg(LOG_NOTICE, "approval of device %s revoked by %s (%ld "
 	    "requests, %ld certificates revoked)", device, p->who, napprovals,
 	    ncerts);
 	if (ncerts > 0 && refresh_crl(s, err, sizeof(err)) == -1)
 		log_msg(LOG_ERR, "CRL after revocation: %s", err);
-	if (napprovals == 0 && ncerts == 0)
-		return proto_error(PROTO_E_NOT_FOUND, "no approval or pending "
-		    "request for that device");
 	return json_pack("{s:b, s:I, s:I}", "ok", 1, "approvals",
 	    (json_int_t)napprovals, "certs", (json_int_t)ncerts);
 dberror:
 	log_msg(LOG_ERR, "%s", err);
 	return proto_error(PROTO_E_INTERNAL, "database error");
+}
+
+/* The whole log checked: chain, MACs, checkpoints, the anchor's counter. */
+static json_t *
+op_audit_verify(struct signer *s, const struct peer *p, const json_t *req)
+{
+	struct audit_verdict v;
+
+	if (audit_verify(s->audit, &v) == -1) {
+		log_msg(LOG_ERR, "audit verify: %s", v.reason);
+		return proto_error(PROTO_E_INTERNAL, "cannot read the audit log");
+	}
+	if (!v.ok)
+		log_msg(LOG_CRIT, "audit verify asked by %s: FAILED at record "
+		    "%lld: %s", p->who, v.first_bad, v.reason);
+	return json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:s, s:s, s:b, s:I}",
+	    "ok", 1, "verified", v.ok, "records", (json_int_t)v.records,
+	    "checkpoints", (json_int_t)v.checkpoints,
+	    "first_bad", (json_int_t)v.first_bad,
+	    "unsigned_tail", (json_int_t)v.unsigned_tail,
+	    "reason", v.ok ? "" : v.reason,
+	    "anchor", anchor_mode_name(s->anchor),
+	    "in_hardware", anchor_is_hardware(s->anchor),
+	    "counter", (json_int_t)v.counter);
+}
+
+#define AUDIT_PAGE_MAX		500
+#define AUDIT_PAGE_BYTES	(PROTO_MAX_MSG / 2)	/* JSON escaping may double it */
+
+/* One page of records: the CLI loops for show and export. */
+static json_t *
+op_audit_records(struct signer *s, const struct peer *p, const json_t *req)
+{
+	const json_t *ja = json_object_get(req, "after_seq");
+	const json_t *js = json_object_get(req, "since");
+	const json_t *jl = json_object_get(req, "limit");
+	json_int_t after = 0, since = 0, limit = 100;
+	char err[256];
+	json_t *arr;
+	int more;
+
+	if ((ja != NULL && (!json_is_integer(ja) ||
+	    (after = json_integer_value(ja)) < 0)) ||
+	    (js != NULL && (!json_is_integer(js) ||
+	    (since = json_integer_value(js)) < 0)) ||
+	    (jl != NULL && (!json_is_integer(jl) ||
+	    (limit = json_integer_value(jl)) < 1 || limit > AUDIT_PAGE_MAX)))
+		return proto_error(PROTO_E_BAD_REQUEST, "\"after_seq\" and "
+		    "\"since\" must be integers >= 0, \"limit\" 1 to 500");
+	if ((arr = audit_list(s->audit, after, since, (int)limit,
+	    AUDIT_PAGE_BYTES, &more, err, sizeof(err))) == NULL) {
+		log_msg(LOG_ERR, "%s", err);
+		return proto_error(PROTO_E_INTERNAL, "cannot read the audit log");
+	}
+	return json_pack("{s:b, s:o, s:b}", "ok", 1, "records", arr, "more", more);
+}
+
+static json_t *
+op_audit_pubkey(struct signer *s, const struct peer *p, const json_t *req)
+{
+	char *pem = audit_pubkey_pem(s->audit);
+	json_t *r;
+
+	if (pem == NULL)
+		return proto_error(PROTO_E_INTERNAL, "cannot encode the key");
+	r = json_pack("{s:b, s:s, s:s}", "ok", 1, "pem", pem, "anchor",
+	    anchor_mode_name(s->anchor));
+	free(pem);
+	return r;
 }
 
 typedef json_t *op_fn(struct signer *, const struct peer *, const json_t *);
@@ -855,7 +1325,42 @@ static const struct op_rule {
 	{ "approve",	op_decide,	0, 1 },
 	{ "deny",	op_decide,	0, 1 },
 	{ "revoke_approval", op_revoke_approval, 0, 1 },
+	{ "audit_verify", op_audit_verify, 0, 1 },
+	{ "audit_records", op_audit_records, 0, 1 },
+	{ "audit_pubkey", op_audit_pubkey, 0, 1 },
 };
+
+/* Refusals that go in the audit log: policy, authorisation, operator denial. */
+static int
+is_refusal(const char *code)
+{
+	static const char *const codes[] = { PROTO_E_UNAUTHORIZED, "badCSR",
+	    "badPublicKey", "badSignatureAlgorithm", "rejectedIdentifier",
+	    "approvalDenied" };
+	size_t i;
+
+	for (i = 0; code != NULL && i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strcmp(code, codes[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+record_refusal(struct signer *s, const struct peer *p, const char *op,
+    const json_t *resp)
+{
+	const char *code = json_string_value(json_object_get(resp, "error"));
+	const char *why = json_string_value(json_object_get(resp, "reason"));
+	char err[512];
+
+	if (json_is_true(json_object_get(resp, "ok")) || !is_refusal(code) ||
+	    audit_broken(s->audit) != NULL)
+		return;
+	if (record_alone(s, event("request_refused", p, json_pack("{s:s, s:s, "
+	    "s:s}", "op", op, "error", code, "reason", why != NULL ? why : "")),
+	    err, sizeof(err)) == -1)
+		log_msg(LOG_ERR, "refusal not recorded: %s", err);
+}
 
 json_t *
 server_handle(struct signer *s, const struct peer *p, const json_t *req)
@@ -863,6 +1368,7 @@ server_handle(struct signer *s, const struct peer *p, const json_t *req)
 	const char *op = json_string_value(json_object_get(req, "op"));
 	const struct op_rule *rule = NULL;
 	char reason[128];
+	json_t *resp;
 	size_t i;
 
 	for (i = 0; i < sizeof(op_rules) / sizeof(op_rules[0]); i++)
@@ -876,7 +1382,10 @@ server_handle(struct signer *s, const struct peer *p, const json_t *req)
 		snprintf(reason, sizeof(reason), "\"%s\" is not allowed on "
 		    "this socket", rule->op);
 		log_msg(LOG_WARNING, "%s refused to %s", rule->op, p->who);
-		return proto_error(PROTO_E_UNAUTHORIZED, reason);
-	}
-	return rule->fn(s, p, req);
+		resp = proto_error(PROTO_E_UNAUTHORIZED, reason);
+	} else
+		resp = rule->fn(s, p, req);
+	if (resp != NULL)
+		record_refusal(s, p, rule->op, resp);
+	return resp;
 }

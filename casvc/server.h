@@ -10,6 +10,8 @@
 #include <time.h>
 #include <jansson.h>
 
+#include "anchor.h"
+#include "audit.h"
 #include "certgen.h"
 #include "config.h"
 #include "keystore.h"
@@ -27,6 +29,7 @@ struct peer {
 	gid_t		 gid;
 	pid_t		 pid;
 	char		 who[96];	/* "operator uid 1000 (alice)" for records and logs */
+	char		 user[64];	/* the uid's user name, "?" if it has none */
 };
 
 struct signer {
@@ -39,6 +42,8 @@ struct signer {
 	struct signerdb	*db;
 	char		*crl_pem;	/* current CRL, re-signed on change and when half-stale */
 	time_t		 crl_next_update;
+	struct anchor	*anchor;	/* the audit log's keys and counter */
+	struct audit	*audit;		/* the sealed audit log, in signer.db */
 };
 
 /* Load key, root and database for cfg (already loaded); -1 with err. */
@@ -47,5 +52,12 @@ void	 signer_close(struct signer *);
 
 /* Handle one request from peer; never NULL unless out of memory. */
 json_t	*server_handle(struct signer *, const struct peer *, const json_t *req);
+
+/* A peer refused at the door: put it in the audit log. */
+void	 server_refused_peer(struct signer *, const struct peer *);
+/* Timed work (audit checkpoints); milliseconds until it is due again. */
+int	 server_tick(struct signer *);
+/* Record the stop and sign the audit log's head; before signer_close(). */
+void	 signer_shutdown(struct signer *);
 
 #endif

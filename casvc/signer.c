@@ -103,9 +103,10 @@ describe_peer(struct peer *p)
 {
 	struct passwd *pw = getpwuid(p->uid);
 
+	snprintf(p->user, sizeof(p->user), "%s", pw != NULL ? pw->pw_name : "?");
 	snprintf(p->who, sizeof(p->who), "%s uid %u (%s) pid %d",
 	    p->role == ROLE_ADMIN ? "operator" : "frontend",
-	    (unsigned int)p->uid, pw != NULL ? pw->pw_name : "?", (int)p->pid);
+	    (unsigned int)p->uid, p->user, (int)p->pid);
 }
 
 /* Is the peer on fd allowed on this socket?  The socket file mode is only
@@ -173,6 +174,7 @@ accept_one(struct loop *l, enum role role)
 	if (authorise(&l->s->cfg, fd, &c->peer) == -1) {
 		log_msg(LOG_WARNING, "refused %s on %s", c->peer.who,
 		    role == ROLE_ADMIN ? "admin socket" : "signer socket");
+		server_refused_peer(l->s, &c->peer);
 		reply(fd, proto_error(PROTO_E_UNAUTHORIZED,
 		    "this uid/gid may not use this socket"));
 		close(fd);
@@ -231,7 +233,8 @@ run(struct loop *l)
 			pfd[2 + i].events = POLLIN;
 		}
 		n = l->nconns;
-		if (poll(pfd, 2 + n, -1) == -1) {
+		/* Wake for timed work too: audit checkpoints every T minutes. */
+		if (poll(pfd, 2 + n, server_tick(l->s)) == -1) {
 			if (errno == EINTR)
 				continue;
 			log_msg(LOG_ERR, "poll: %s", strerror(errno));
@@ -332,6 +335,7 @@ main(int argc, char *argv[])
 	if (run(&l) == 0)
 		rc = 0;
 	log_msg(LOG_NOTICE, "stopping");
+	signer_shutdown(&s);
 out:
 	while (l.nconns > 0)
 		drop(&l, l.nconns - 1);

@@ -716,3 +716,46 @@ signerdb_revoke_device_certs(struct signerdb *s, const char *device_id,
 	sqlite3_finalize(st);
 	return changed;
 }
+
+json_t *
+signerdb_valid_serials(struct signerdb *s, const char *device_id, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st;
+	json_t *arr;
+	int rc;
+
+	if ((arr = json_array()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (sqlite3_prepare_v2(s->db, "SELECT serial FROM certs WHERE device_id "
+	    "= ? AND status = 'valid' ORDER BY serial", -1, &st, NULL) !=
+	    SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		json_decref(arr);
+		dberr(s, err, errlen, "device certificates");
+		return NULL;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (json_array_append_new(arr, json_string((const char *)
+		    sqlite3_column_text(st, 0))) == -1) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		json_decref(arr);
+		dberr(s, err, errlen, "device certificates");
+		return NULL;
+	}
+	return arr;
+}
+
+struct sqlite3 *
+signerdb_sqlite(struct signerdb *s)
+{
+	return s->db;
+}

@@ -105,6 +105,12 @@ int	 signerdb_decide(struct signerdb *, long long id, const char *status,
 /* Revoke every approved or pending request of a device; the count or -1. */
 long	 signerdb_revoke_approvals(struct signerdb *, const char *device_id,
 	    const char *decided_by, char *err, size_t errlen);
+/* The serials of a device's valid certificates (what the next call revokes). */
+json_t	*signerdb_valid_serials(struct signerdb *, const char *device_id,
+	    char *err, size_t errlen);
+/* The SQLite handle, for the audit log that lives in the same file and
+ * shares its transactions. */
+struct sqlite3 *signerdb_sqlite(struct signerdb *);
 /* Revoke every valid certificate of a device; the count or -1. */
 long	 signerdb_revoke_device_certs(struct signerdb *, const char *device_id,
 	    int reason, time_t when, char *err, size_t errlen);
