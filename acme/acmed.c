@@ -1,0 +1,280 @@
+/*
+ * iotca-acmed: the ACME server (RFC 8555, draft-sweet-iot-acme) of the iotca
+ * appliance.  Unprivileged and network-facing: it holds no CA key and asks
+ * iotca-signer over signer.sock for everything that needs one, including its
+ * own short-lived TLS certificate, which it renews before it runs out
+ * without closing the listening sockets.
+ *
+ *   iotca-acmed [-c FILE]       run (config: -c, $IOTCA_CONFIG, /etc/iotca/iotca.conf)
+ *   iotca-acmed -t [-c FILE]    check the configuration and exit
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <systemd/sd-daemon.h>
+
+#include "acmed.h"
+#include "acmedb.h"
+#include "http.h"
+#include "listener.h"
+#include "log.h"
+#include "nonce.h"
+#include "tlscert.h"
+#include "vpool.h"
+
+#define RENEW_RETRY_SEC		60
+#define START_SIGNER_WAIT_SEC	20
+#define REQUEUE_MAX		1024
+
+char *
+acmed_root_pem(struct acmed *a)
+{
+	char *s = NULL;
+
+	if (pthread_mutex_lock(&a->root_lock) != 0)
+		return NULL;
+	if (a->root_pem != NULL)
+		s = strdup(a->root_pem);
+	pthread_mutex_unlock(&a->root_lock);
+	return s;
+}
+
+static void
+set_root_pem(struct acmed *a, const char *pem)
+{
+	char *s = strdup(pem);
+
+	if (s == NULL || pthread_mutex_lock(&a->root_lock) != 0) {
+		free(s);
+		return;		/* keep serving the old one */
+	}
+	free(a->root_pem);
+	a->root_pem = s;
+	pthread_mutex_unlock(&a->root_lock);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: iotca-acmed [-t] [-c config]\n");
+	exit(2);
+}
+
+static int
+load_config(struct acmed *a, const char *path, char *err, size_t errlen)
+{
+	size_t i;
+
+	if (config_load(path, &a->ca, err, errlen) == -1)
+		return -1;
+	if (acme_config_load(path, &a->acme, err, errlen) == -1) {
+		config_free(&a->ca);
+		return -1;
+	}
+	for (i = 0; i < a->ca.ndomains; i++)
+		a->domains[i] = a->ca.domains[i];
+	a->policy.server_name = a->ca.name;
+	a->policy.domains = a->domains;
+	a->policy.ndomains = a->ca.ndomains;
+	a->policy.strict_cn = a->ca.strict_cn;
+	a->policy.max_days = a->ca.max_days;
+	return 0;
+}
+
+/* Challenges a previous run left "processing" are validated again. */
+static int
+requeue_validations(struct acmed *a)
+{
+	char (*ids)[ID_LEN];
+	size_t i, n;
+
+	if ((ids = calloc(REQUEUE_MAX, ID_LEN)) == NULL)
+		return -1;
+	if (challs_processing(a->db, ids, REQUEUE_MAX, &n) == -1) {
+		free(ids);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (vpool_submit(a->vpool, ids[i]) == -1 &&
+		    chall_reset(a->db, ids[i]) == -1)
+			log_msg(LOG_WARNING, "challenge %s stays processing", ids[i]);
+	if (n > 0)
+		log_msg(LOG_INFO, "%zu interrupted validations queued again", n);
+	free(ids);
+	return 0;
+}
+
+/* The first certificate: the signer may still be starting (systemd). */
+static int
+first_certificate(struct acmed *a, struct tls_material *m, char *err,
+    size_t errlen)
+{
+	int i;
+
+	for (i = 0; i < START_SIGNER_WAIT_SEC * 2; i++) {
+		if (tls_material_get(&a->ca, m, err, errlen) == 0)
+			return 0;
+		if (strstr(err, "refused server_cert") != NULL)
+			return -1;	/* it answered: waiting will not help */
+		usleep(500 * 1000);
+	}
+	return -1;
+}
+
+static int
+renew(struct acmed *a, struct listener *l, time_t *renew_at)
+{
+	struct tls_material m;
+	char err[512];
+
+	if (tls_material_get(&a->ca, &m, err, sizeof(err)) == -1 ||
+	    listener_serve(l, &m, err, sizeof(err)) == -1) {
+		log_msg(LOG_ERR, "TLS certificate renewal failed: %s; retrying "
+		    "in %d s", err, RENEW_RETRY_SEC);
+		tls_material_clear(&m);
+		*renew_at = time(NULL) + RENEW_RETRY_SEC;
+		return -1;
+	}
+	set_root_pem(a, m.root_pem);
+	*renew_at = tls_material_renew_at(&m);
+	log_msg(LOG_INFO, "TLS certificate renewed; valid until %lld",
+	    (long long)m.not_after);
+	tls_material_clear(&m);
+	return 0;
+}
+
+/* Wait for a signal, renewing the certificate and reaping old daemons. */
+static void
+serve(struct acmed *a, struct listener *l, const sigset_t *sigs,
+    time_t renew_at)
+{
+	struct timespec ts;
+	siginfo_t si;
+	time_t now;
+	int sig;
+
+	for (;;) {
+		now = time(NULL);
+		if (now >= renew_at)
+			renew(a, l, &renew_at);
+		listener_reap(l, now);
+		ts.tv_sec = 10;
+		ts.tv_nsec = 0;
+		sig = sigtimedwait(sigs, &si, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_msg(LOG_INFO, "stopping on signal %d", sig);
+			return;
+		}
+		if (sig == SIGHUP)
+			renew_at = 0;	/* a fresh certificate on request */
+		else if (sig == -1 && errno != EAGAIN && errno != EINTR) {
+			log_msg(LOG_ERR, "sigtimedwait: %s", strerror(errno));
+			return;
+		}
+	}
+}
+
+static int
+run(struct acmed *a)
+{
+	struct listener_app app = { http_handler, a, http_completed, NULL };
+	struct listener *l = NULL;
+	struct tls_material m;
+	sigset_t sigs;
+	char err[512];
+	int rc = 1, db_busy = 0;
+
+	memset(&m, 0, sizeof(m));
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	/* Blocked before any thread starts, so only sigtimedwait sees them. */
+	if (pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0 ||
+	    signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+		log_msg(LOG_ERR, "cannot set up signals");
+		return 1;
+	}
+	if (acmedb_open(a->acme.db, &a->db, err, sizeof(err)) == -1 ||
+	    (a->nonces = nonces_new()) == NULL ||
+	    (a->vpool = vpool_new(a, err, sizeof(err))) == NULL) {
+		log_msg(LOG_ERR, "%s", a->nonces == NULL && a->db != NULL ?
+		    "cannot make the nonce key" : err);
+		goto out;
+	}
+	if (requeue_validations(a) == -1)
+		goto out;
+	if ((l = listener_bind(&a->acme, &app, err, sizeof(err))) == NULL ||
+	    first_certificate(a, &m, err, sizeof(err)) == -1 ||
+	    listener_serve(l, &m, err, sizeof(err)) == -1) {
+		log_msg(LOG_ERR, "%s", err);
+		goto out;
+	}
+	set_root_pem(a, m.root_pem);
+	log_msg(LOG_INFO, "serving %s (directory %s/directory)", a->acme.listen[0].text,
+	    a->acme.base_url);
+	if (sd_notify(0, "READY=1\nSTATUS=serving ACME") < 0)
+		log_msg(LOG_WARNING, "sd_notify failed");
+	serve(a, l, &sigs, tls_material_renew_at(&m));
+	(void)sd_notify(0, "STOPPING=1");
+	rc = 0;
+out:
+	tls_material_clear(&m);
+	listener_free(l);
+	db_busy = vpool_free(a->vpool) == -1;
+	if (!db_busy)
+		acmedb_close(a->db);
+	nonces_free(a->nonces);
+	return rc;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct acmed a;
+	const char *path = NULL;
+	char err[512];
+	int ch, check = 0, rc;
+
+	while ((ch = getopt(argc, argv, "c:th")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			check = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (path == NULL)
+		path = config_default_path();
+	log_init("iotca-acmed");
+
+	memset(&a, 0, sizeof(a));
+	if (pthread_mutex_init(&a.root_lock, NULL) != 0)
+		return 1;
+	if (load_config(&a, path, err, sizeof(err)) == -1) {
+		log_msg(LOG_ERR, "%s", err);
+		return 1;
+	}
+	if (check) {
+		printf("%s: ok\n", path);
+		rc = 0;
+	} else
+		rc = run(&a);
+	acme_config_free(&a.acme);
+	config_free(&a.ca);
+	free(a.root_pem);
+	pthread_mutex_destroy(&a.root_lock);
+	return rc;
+}

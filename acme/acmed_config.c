@@ -1,0 +1,287 @@
+/*
+ * acmed_config: parse and check the [acme] section (see acmed_config.h).
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "acmed_config.h"
+
+struct parse_state {
+	struct acme_config	*cfg;
+	char			 reason[256];
+	int			 failed;
+};
+
+static int fail(struct parse_state *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Keep the first error; 0 tells inih this line is bad. */
+static int
+fail(struct parse_state *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!st->failed) {
+		va_start(ap, fmt);
+		vsnprintf(st->reason, sizeof(st->reason), fmt, ap);
+		va_end(ap);
+	}
+	st->failed = 1;
+	return 0;
+}
+
+static int
+set_string(struct parse_state *st, char **dst, const char *value)
+{
+	char *s;
+
+	if ((s = strdup(value)) == NULL)
+		return fail(st, "out of memory");
+	free(*dst);
+	*dst = s;
+	return 1;
+}
+
+static int
+set_path(struct parse_state *st, char **dst, const char *key, const char *value)
+{
+	if (value[0] != '/')
+		return fail(st, "%s must be an absolute path, not \"%s\"", key, value);
+	if (strlen(value) >= PATH_MAX)
+		return fail(st, "%s is too long", key);
+	return set_string(st, dst, value);
+}
+
+static int
+parse_long(const char *value, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+acme_parse_hostport(const char *text, struct acme_listen *out)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *h;
+	size_t hlen;
+	long port;
+
+	memset(out, 0, sizeof(*out));
+	if (strlen(text) >= sizeof(out->text))
+		return -1;
+	snprintf(out->text, sizeof(out->text), "%s", text);
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+
+		if (close == NULL || close[1] != ':')
+			return -1;
+		h = text + 1;
+		hlen = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		if ((colon = strrchr(text, ':')) == NULL)
+			return -1;
+		h = text;
+		hlen = (size_t)(colon - text);
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	if (parse_long(colon + 1, 1, 65535, &port) == -1)
+		return -1;
+	if (text[0] == '[') {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->addr;
+
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			return -1;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		out->addrlen = sizeof(*sin6);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&out->addr;
+
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+			return -1;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		out->addrlen = sizeof(*sin);
+	}
+	return 0;
+}
+
+/* https://HOST[:PORT] with nothing after but an optional "/" (we add paths). */
+static int
+valid_base_url(const char *v)
+{
+	size_t len = strlen(v);
+
+	if (strncmp(v, "https://", 8) != 0 || len <= 8 || len > 200)
+		return 0;
+	if (strpbrk(v + 8, "?#@ \t") != NULL)
+		return 0;
+	return strchr(v + 8, '/') == NULL || strcmp(strchr(v + 8, '/'), "/") == 0;
+}
+
+static int
+handle_acme(struct parse_state *st, const char *name, const char *value)
+{
+	struct acme_config *c = st->cfg;
+	long v;
+
+	if (strcmp(name, "listen") == 0) {
+		if (c->nlisten == ACME_MAX_LISTEN)
+			return fail(st, "more than %d listen addresses", ACME_MAX_LISTEN);
+		if (acme_parse_hostport(value, &c->listen[c->nlisten]) == -1)
+			return fail(st, "listen must be ADDR:PORT or [V6ADDR]:PORT, "
+			    "not \"%s\"", value);
+		c->nlisten++;
+		return 1;
+	}
+	if (strcmp(name, "base_url") == 0) {
+		if (!valid_base_url(value))
+			return fail(st, "base_url must be https://HOST[:PORT], "
+			    "not \"%s\"", value);
+		if (!set_string(st, &c->base_url, value))
+			return 0;
+		/* Paths are appended to it: drop a trailing slash. */
+		if (c->base_url[strlen(c->base_url) - 1] == '/')
+			c->base_url[strlen(c->base_url) - 1] = '\0';
+		return 1;
+	}
+	if (strcmp(name, "db") == 0)
+		return set_path(st, &c->db, name, value);
+	if (strcmp(name, "hosts_file") == 0)
+		return set_path(st, &c->hosts_file, name, value);
+	if (strcmp(name, "http01_port") == 0 || strcmp(name, "tlsalpn01_port") == 0) {
+		if (parse_long(value, 1, 65535, &v) == -1)
+			return fail(st, "%s must be a port 1..65535", name);
+		*(name[0] == 'h' ? &c->http01_port : &c->tlsalpn01_port) = (int)v;
+		return 1;
+	}
+	if (strcmp(name, "dns_server") == 0) {
+		struct acme_listen probe;
+		char withport[96];
+
+		/* ADDR alone means port 53; a bare IPv6 ADDR has several colons. */
+		if (value[0] == '[' || (strchr(value, ':') != NULL &&
+		    strchr(value, ':') == strrchr(value, ':')))
+			snprintf(withport, sizeof(withport), "%s", value);
+		else if (strchr(value, ':') != NULL)
+			snprintf(withport, sizeof(withport), "[%s]:53", value);
+		else
+			snprintf(withport, sizeof(withport), "%s:53", value);
+		if (acme_parse_hostport(withport, &probe) == -1)
+			return fail(st, "dns_server must be ADDR[:PORT], not \"%s\"", value);
+		return set_string(st, &c->dns_server, value);
+	}
+	if (strcmp(name, "order_lifetime") == 0) {
+		if (parse_long(value, 60, 30L * 86400, &v) == -1)
+			return fail(st, "order_lifetime must be 60..2592000 seconds");
+		c->order_lifetime = v;
+		return 1;
+	}
+	if (strcmp(name, "tos_url") == 0 || strcmp(name, "website") == 0) {
+		if (strncmp(value, "https://", 8) != 0 && strncmp(value, "http://", 7) != 0)
+			return fail(st, "%s must be an http(s) URL", name);
+		return set_string(st, name[0] == 't' ? &c->tos_url : &c->website, value);
+	}
+	return fail(st, "unknown key \"%s\" in [acme]", name);
+}
+
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *st = user;
+
+	if (st->failed || strcmp(section, "acme") != 0)
+		return 1;	/* other sections belong to config_load() */
+	if (value == NULL || *value == '\0')
+		return fail(st, "key \"%s\" has no value", name);
+	return handle_acme(st, name, value);
+}
+
+/* base_url from the first listen address, as clients on this host reach it. */
+static int
+default_base_url(struct acme_config *c)
+{
+	char buf[128];
+
+	snprintf(buf, sizeof(buf), "https://%s", c->listen[0].text);
+	return (c->base_url = strdup(buf)) == NULL ? -1 : 0;
+}
+
+int
+acme_config_load(const char *path, struct acme_config *cfg, char *err,
+    size_t errlen)
+{
+	struct parse_state st;
+	int line;
+
+	memset(cfg, 0, sizeof(*cfg));
+	memset(&st, 0, sizeof(st));
+	st.cfg = cfg;
+	cfg->http01_port = 80;
+	cfg->tlsalpn01_port = 443;
+	cfg->order_lifetime = 7L * 86400;
+
+	line = ini_parse(path, handler, &st);
+	if (line == -1) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (line == -2) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	if (line > 0) {
+		snprintf(err, errlen, "%s:%d: %s", path, line,
+		    st.failed ? st.reason : "syntax error");
+		goto fail;
+	}
+	if (cfg->nlisten == 0) {
+		snprintf(err, errlen, "%s: missing [acme] listen", path);
+		goto fail;
+	}
+	if (cfg->db == NULL) {
+		snprintf(err, errlen, "%s: missing [acme] db", path);
+		goto fail;
+	}
+	if (cfg->base_url == NULL && default_base_url(cfg) == -1) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	return 0;
+fail:
+	acme_config_free(cfg);
+	return -1;
+}
+
+void
+acme_config_free(struct acme_config *cfg)
+{
+	free(cfg->base_url);
+	free(cfg->db);
+	free(cfg->hosts_file);
+	free(cfg->dns_server);
+	free(cfg->tos_url);
+	free(cfg->website);
+	memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,441 @@
+/*
+ * http: request collection, routing and response sending for iotca-acmed
+ * (see http.h).  Every response gets a fresh Replay-Nonce and a Link to the
+ * directory, so that clients can always retry after badNonce.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "auth.h"
+#include "http.h"
+#include "log.h"
+#include "nonce.h"
+#include "resources.h"
+
+#define M_GET	0x1
+#define M_HEAD	0x2
+#define M_POST	0x4
+
+struct route {
+	const char	*path;
+	int		 prefix;	/* path ends in '/' and an id follows */
+	int		 methods;
+	const char	*allow;
+	enum auth_kind	 auth;
+	int		(*fn)(struct req *, struct resp *);
+};
+
+static const struct route routes[] = {
+	{ PATH_DIRECTORY, 0, M_GET | M_HEAD, "GET, HEAD", AUTH_NONE, res_directory },
+	{ PATH_ROOT, 0, M_GET | M_HEAD, "GET, HEAD", AUTH_NONE, res_root },
+	{ PATH_NONCE, 0, M_GET | M_HEAD, "GET, HEAD", AUTH_NONE, res_nonce },
+	{ PATH_NEWACCT, 0, M_POST, "POST", AUTH_JWK, res_new_account },
+	{ PATH_NEWORDER, 0, M_POST, "POST", AUTH_KID, res_new_order },
+	{ PATH_REVOKE, 0, M_POST, "POST", AUTH_EITHER, res_revoke },
+	{ PATH_KEYCHANGE, 0, M_POST, "POST", AUTH_KID, res_key_change },
+	{ PATH_ARI "/", 1, M_GET | M_HEAD, "GET, HEAD", AUTH_NONE, res_renewal_info },
+	{ PATH_ACCT "/", 1, M_POST, "POST", AUTH_KID, res_account },
+	{ PATH_ORDER "/", 1, M_POST, "POST", AUTH_KID, res_order },
+	{ PATH_AUTHZ "/", 1, M_POST, "POST", AUTH_KID, res_authz },
+	{ PATH_CHALL "/", 1, M_POST, "POST", AUTH_KID, res_chall },
+	{ PATH_CERT "/", 1, M_POST, "POST", AUTH_KID, res_cert },
+};
+
+/* ---- response building ----------------------------------------------------- */
+
+void
+rfc3339(time_t t, char out[32])
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, 32, "1970-01-01T00:00:00Z");
+}
+
+static int
+set_body(struct resp *rs, unsigned int status, const char *ctype, char *body,
+    size_t len)
+{
+	free(rs->body);
+	rs->body = body;
+	rs->len = len;
+	rs->ctype = ctype;
+	rs->status = status;
+	return 0;
+}
+
+int
+resp_json(struct resp *rs, unsigned int status, json_t *obj)
+{
+	char *s;
+
+	if (obj == NULL)
+		return -1;
+	s = json_dumps(obj, JSON_INDENT(2));
+	json_decref(obj);
+	if (s == NULL)
+		return -1;
+	return set_body(rs, status, "application/json", s, strlen(s));
+}
+
+int
+resp_text(struct resp *rs, unsigned int status, const char *ctype,
+    const char *text)
+{
+	char *s;
+
+	if ((s = strdup(text)) == NULL)
+		return -1;
+	return set_body(rs, status, ctype, s, strlen(s));
+}
+
+json_t *
+problem_new(const char *type, const char *detail)
+{
+	char urn[96];
+
+	snprintf(urn, sizeof(urn), "urn:ietf:params:acme:error:%s", type);
+	return json_pack("{s:s, s:s}", "type", urn, "detail", detail);
+}
+
+int
+resp_problem_json(struct resp *rs, unsigned int status, json_t *problem)
+{
+	char *s;
+
+	if (problem == NULL)
+		return -1;
+	if (json_object_set_new(problem, "status", json_integer(status)) == -1) {
+		json_decref(problem);
+		return -1;
+	}
+	s = json_dumps(problem, JSON_INDENT(2));
+	json_decref(problem);
+	if (s == NULL)
+		return -1;
+	return set_body(rs, status, "application/problem+json", s, strlen(s));
+}
+
+int
+resp_problem(struct resp *rs, unsigned int status, const char *type,
+    const char *fmt, ...)
+{
+	char detail[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	return resp_problem_json(rs, status, problem_new(type, detail));
+}
+
+int
+resp_location(struct resp *rs, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	free(rs->location);
+	rs->location = s;
+	return 0;
+}
+
+int
+resp_link(struct resp *rs, const char *url, const char *rel)
+{
+	char *s;
+
+	if (rs->nlinks == HTTP_MAX_LINKS)
+		return 0;	/* Link headers are hints; more would be a bug */
+	if (asprintf(&s, "<%s>;rel=\"%s\"", url, rel) < 0)
+		return -1;
+	rs->links[rs->nlinks++] = s;
+	return 0;
+}
+
+char *
+url_of(const struct acmed *a, const char *fmt, ...)
+{
+	char path[1024];
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	if (asprintf(&s, "%s%s", a->acme.base_url, path) < 0)
+		return NULL;
+	return s;
+}
+
+static void
+resp_clear(struct resp *rs)
+{
+	size_t i;
+
+	free(rs->body);
+	free(rs->location);
+	for (i = 0; i < rs->nlinks; i++)
+		free(rs->links[i]);
+	memset(rs, 0, sizeof(*rs));
+}
+
+/* ---- sending ---------------------------------------------------------------- */
+
+static int
+add_header(struct MHD_Response *m, const char *name, const char *value)
+{
+	return MHD_add_response_header(m, name, value) == MHD_YES ? 0 : -1;
+}
+
+static int
+add_headers(struct acmed *a, struct MHD_Response *m, const struct resp *rs)
+{
+	char nonce[NONCE_LEN], num[32], *index;
+	size_t i;
+	int rc = 0;
+
+	if (nonce_make(a->nonces, nonce) == -1)
+		return -1;
+	if ((index = url_of(a, PATH_DIRECTORY)) == NULL)
+		return -1;
+	rc |= add_header(m, "Replay-Nonce", nonce);
+	rc |= add_header(m, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (rs->ctype != NULL)
+		rc |= add_header(m, MHD_HTTP_HEADER_CONTENT_TYPE, rs->ctype);
+	if (rs->location != NULL)
+		rc |= add_header(m, MHD_HTTP_HEADER_LOCATION, rs->location);
+	for (i = 0; i < rs->nlinks; i++)
+		rc |= add_header(m, MHD_HTTP_HEADER_LINK, rs->links[i]);
+	{
+		char link[600];
+
+		snprintf(link, sizeof(link), "<%s>;rel=\"index\"", index);
+		rc |= add_header(m, MHD_HTTP_HEADER_LINK, link);
+	}
+	if (rs->retry_after > 0) {
+		snprintf(num, sizeof(num), "%d", rs->retry_after);
+		rc |= add_header(m, MHD_HTTP_HEADER_RETRY_AFTER, num);
+	}
+	if (rs->allow != NULL)
+		rc |= add_header(m, MHD_HTTP_HEADER_ALLOW, rs->allow);
+	free(index);
+	return rc == 0 ? 0 : -1;
+}
+
+static enum MHD_Result
+send_resp(struct acmed *a, struct MHD_Connection *conn, struct resp *rs)
+{
+	struct MHD_Response *m;
+	enum MHD_Result ret;
+
+	m = MHD_create_response_from_buffer(rs->len, rs->body,
+	    MHD_RESPMEM_MUST_FREE);
+	if (m == NULL)
+		return MHD_NO;
+	rs->body = NULL;	/* MHD owns it now */
+	if (add_headers(a, m, rs) == -1) {
+		MHD_destroy_response(m);
+		return MHD_NO;
+	}
+	ret = MHD_queue_response(conn, rs->status, m);
+	MHD_destroy_response(m);
+	return ret;
+}
+
+/* ---- routing ------------------------------------------------------------------ */
+
+static int
+method_bit(const char *method)
+{
+	if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
+		return M_GET;
+	if (strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)
+		return M_HEAD;
+	if (strcmp(method, MHD_HTTP_METHOD_POST) == 0)
+		return M_POST;
+	return 0;
+}
+
+/* Split "ID" or "ID/REST" after a prefix route into arg and arg2. */
+static int
+split_args(struct req *r, const char *tail)
+{
+	const char *slash = strchr(tail, '/');
+	size_t n = slash != NULL ? (size_t)(slash - tail) : strlen(tail);
+
+	if (n == 0 || n >= sizeof(r->arg))
+		return -1;
+	memcpy(r->arg, tail, n);
+	r->arg[n] = '\0';
+	if (slash != NULL) {
+		if (strlen(slash + 1) >= sizeof(r->arg2))
+			return -1;
+		snprintf(r->arg2, sizeof(r->arg2), "%s", slash + 1);
+	}
+	return 0;
+}
+
+static const struct route *
+find_route(struct req *r)
+{
+	size_t i, n;
+
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		n = strlen(routes[i].path);
+		if (!routes[i].prefix && strcmp(r->path, routes[i].path) == 0)
+			return &routes[i];
+		if (routes[i].prefix && strncmp(r->path, routes[i].path, n) == 0)
+			return split_args(r, r->path + n) == 0 ? &routes[i] : NULL;
+	}
+	return NULL;
+}
+
+static int
+is_jose(struct MHD_Connection *conn)
+{
+	const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	size_t n = strlen("application/jose+json");
+
+	/* Parameters (";charset=...") are tolerated, other types are not. */
+	return ct != NULL && strncasecmp(ct, "application/jose+json", n) == 0 &&
+	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* Route, check and run one request; the response is in rs. */
+static int
+dispatch(struct req *r, struct resp *rs)
+{
+	const struct route *rt;
+	int m = method_bit(r->method);
+
+	if ((rt = find_route(r)) == NULL)
+		return resp_problem(rs, MHD_HTTP_NOT_FOUND, "malformed",
+		    "no such resource");
+	if (!(rt->methods & m)) {
+		rs->allow = rt->allow;
+		return resp_problem(rs, MHD_HTTP_METHOD_NOT_ALLOWED, "malformed",
+		    "%s is not allowed here (%s)%s", r->method, rt->allow,
+		    rt->methods == M_POST ? "; use POST-as-GET" : "");
+	}
+	if (r->too_large)
+		return resp_problem(rs, MHD_HTTP_CONTENT_TOO_LARGE, "malformed",
+		    "request body larger than %d bytes", HTTP_MAX_BODY);
+	if (m == M_POST) {
+		if (!is_jose(r->conn))
+			return resp_problem(rs, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+			    "unsupportedMediaType",
+			    "POST bodies must be application/jose+json");
+		if (auth_request(r, rt->auth, rs) == -1)
+			return rs->body != NULL ? 0 : -1;
+	}
+	return rt->fn(r, rs);
+}
+
+static void
+req_free(struct req *r)
+{
+	if (r == NULL)
+		return;
+	free(r->body);
+	jws_free(r->jws);
+	json_decref(r->payload);
+	EVP_PKEY_free(r->key);
+	acct_clear(&r->acct);
+	free(r);
+}
+
+/*
+ * A body too large to be worth reading: answer 413 at once and let MHD close
+ * the connection.  Bodies a little over the limit are read and dropped
+ * instead, because closing while the client still sends can reset the
+ * connection before it reads the answer.
+ */
+static int
+declared_huge(struct MHD_Connection *conn)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return cl != NULL && strtoull(cl, NULL, 10) > HTTP_DRAIN_MAX;
+}
+
+static int
+append_body(struct req *r, const char *data, size_t n)
+{
+	char *nb;
+
+	if (r->too_large || r->len + n > HTTP_MAX_BODY) {
+		r->too_large = 1;	/* keep reading, answer at the end */
+		return 0;
+	}
+	if ((nb = realloc(r->body, r->len + n + 1)) == NULL)
+		return -1;
+	memcpy(nb + r->len, data, n);
+	r->len += n;
+	nb[r->len] = '\0';
+	r->body = nb;
+	return 0;
+}
+
+enum MHD_Result
+http_handler(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	struct acmed *a = cls;
+	struct req *r = *con_cls;
+	struct resp rs;
+	enum MHD_Result ret;
+
+	if (r == NULL) {
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			return MHD_NO;
+		r->a = a;
+		r->conn = conn;
+		r->method = method;
+		snprintf(r->path, sizeof(r->path), "%s", url);
+		if (strlen(url) >= sizeof(r->path))
+			r->too_large = 1;
+		*con_cls = r;
+		if (!declared_huge(conn))
+			return MHD_YES;		/* come back with the body */
+		r->too_large = 1;
+	} else if (*upload_data_size > 0) {
+		if (append_body(r, upload_data, *upload_data_size) == -1)
+			return MHD_NO;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+
+	memset(&rs, 0, sizeof(rs));
+	if (dispatch(r, &rs) == -1 || rs.body == NULL) {
+		resp_clear(&rs);
+		if (resp_problem(&rs, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		    "serverInternal", "the server failed; see its log") == -1)
+			return MHD_NO;
+	}
+	ret = send_resp(a, conn, &rs);
+	resp_clear(&rs);
+	return ret;
+}
+
+void
+http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	req_free(*con_cls);
+	*con_cls = NULL;
+}

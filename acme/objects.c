@@ -1,0 +1,214 @@
+/*
+ * objects: ACME resource objects as JSON, and status derivation (see
+ * objects.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http.h"
+#include "objects.h"
+
+static int
+set_time(json_t *o, const char *name, time_t t)
+{
+	char buf[32];
+
+	rfc3339(t, buf);
+	return json_object_set_new(o, name, json_string(buf));
+}
+
+static int
+set_url(json_t *o, const struct acmed *a, const char *name, const char *path,
+    const char *id, const char *suffix)
+{
+	char *u = url_of(a, "%s/%s%s", path, id, suffix);
+	int rc;
+
+	if (u == NULL)
+		return -1;
+	rc = json_object_set_new(o, name, json_string(u));
+	free(u);
+	return rc;
+}
+
+/* Attach stored problem JSON text as "error". */
+static int
+set_error(json_t *o, const char *error)
+{
+	json_t *e;
+
+	if (error == NULL)
+		return 0;
+	if ((e = json_loads(error, 0, NULL)) == NULL)
+		return -1;
+	return json_object_set_new(o, "error", e);
+}
+
+json_t *
+account_json(const struct acmed *a, const struct acct *ac)
+{
+	json_t *o, *contacts;
+
+	if ((contacts = json_loads(ac->contacts, 0, NULL)) == NULL)
+		return NULL;
+	if ((o = json_pack("{s:s, s:o}", "status", ac->status, "contact",
+	    contacts)) == NULL)
+		return NULL;
+	if (set_url(o, a, "orders", PATH_ACCT, ac->id, "/orders") == -1 ||
+	    set_time(o, "createdAt", ac->created) == -1) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *
+order_json(const struct acmed *a, const struct order *ord)
+{
+	struct authz az[ORDER_MAX_IDENTS];
+	json_t *o, *idents, *urls;
+	size_t i, n;
+
+	if ((idents = json_loads(ord->identifiers, 0, NULL)) == NULL)
+		return NULL;
+	if ((o = json_pack("{s:s, s:o}", "status", ord->status, "identifiers",
+	    idents)) == NULL)
+		return NULL;
+	if ((urls = json_array()) == NULL ||
+	    json_object_set_new(o, "authorizations", urls) == -1 ||
+	    authzs_of_order(a->db, ord->id, az, ORDER_MAX_IDENTS, &n) == -1)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		char *u = url_of(a, PATH_AUTHZ "/%s", az[i].id);
+
+		if (u == NULL || json_array_append_new(urls, json_string(u)) == -1) {
+			free(u);
+			goto fail;
+		}
+		free(u);
+	}
+	if (set_time(o, "expires", ord->expires) == -1 ||
+	    set_url(o, a, "finalize", PATH_ORDER, ord->id, "/finalize") == -1 ||
+	    set_error(o, ord->error) == -1 ||
+	    (ord->cert_id[0] != '\0' && set_url(o, a, "certificate",
+	    PATH_CERT, ord->cert_id, "") == -1) ||
+	    (ord->replaces != NULL && json_object_set_new(o, "replaces",
+	    json_string(ord->replaces)) == -1))
+		goto fail;
+	return o;
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+const char *
+authz_status_now(const struct authz *az, time_t now)
+{
+	if ((strcmp(az->status, "pending") == 0 ||
+	    strcmp(az->status, "valid") == 0) && now >= az->expires)
+		return "expired";
+	return az->status;
+}
+
+json_t *
+chall_json(const struct acmed *a, const struct chall *c)
+{
+	json_t *o;
+
+	if ((o = json_pack("{s:s, s:s, s:s}", "type", c->type, "status",
+	    c->status, "token", c->token)) == NULL)
+		return NULL;
+	if (set_url(o, a, "url", PATH_CHALL, c->id, "") == -1 ||
+	    (c->validated != 0 && set_time(o, "validated", c->validated) == -1) ||
+	    set_error(o, c->error) == -1) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *
+authz_json(const struct acmed *a, const struct authz *az,
+    const struct chall *ch, size_t nch)
+{
+	json_t *o, *arr, *c;
+	size_t i;
+
+	if ((o = json_pack("{s:{s:s, s:s}, s:s}", "identifier", "type", az->type,
+	    "value", az->value, "status", authz_status_now(az, time(NULL)))) == NULL)
+		return NULL;
+	if (set_time(o, "expires", az->expires) == -1 ||
+	    (arr = json_array()) == NULL ||
+	    json_object_set_new(o, "challenges", arr) == -1)
+		goto fail;
+	for (i = 0; i < nch; i++) {
+		/* A valid authorization lists only the challenge that won. */
+		if (strcmp(az->status, "valid") == 0 &&
+		    strcmp(ch[i].status, "valid") != 0)
+			continue;
+		if ((c = chall_json(a, &ch[i])) == NULL ||
+		    json_array_append_new(arr, c) == -1)
+			goto fail;
+	}
+	return o;
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+/* What the authorizations say the order should be: pending, ready, invalid. */
+static const char *
+status_from_authzs(const struct authz *az, size_t n, time_t now)
+{
+	size_t i, valid = 0;
+
+	for (i = 0; i < n; i++) {
+		const char *s = authz_status_now(&az[i], now);
+
+		if (strcmp(s, "valid") == 0)
+			valid++;
+		else if (strcmp(s, "pending") != 0)
+			return "invalid";	/* invalid, deactivated, expired */
+	}
+	return n > 0 && valid == n ? "ready" : "pending";
+}
+
+int
+order_refresh(struct acmed *a, struct order *o)
+{
+	struct authz az[ORDER_MAX_IDENTS];
+	const char *want;
+	time_t now = time(NULL);
+	size_t n;
+	int rc;
+
+	if (strcmp(o->status, "pending") != 0 && strcmp(o->status, "ready") != 0)
+		return 0;
+	if (now >= o->expires)
+		want = "invalid";
+	else if (strcmp(o->status, "ready") == 0)
+		return 0;
+	else {
+		if (authzs_of_order(a->db, o->id, az, ORDER_MAX_IDENTS, &n) == -1)
+			return -1;
+		want = status_from_authzs(az, n, now);
+	}
+	if (strcmp(want, o->status) == 0)
+		return 0;
+	rc = order_transition(a->db, o->id, o->status, want);
+	if (rc == -1)
+		return -1;
+	if (rc == 0)
+		snprintf(o->status, sizeof(o->status), "%s", want);
+	else {
+		/* Someone else moved it first: read what they wrote. */
+		char id[ID_LEN];
+
+		snprintf(id, sizeof(id), "%s", o->id);
+		order_clear(o);
+		if (order_get(a->db, id, o) != 0)
+			return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,9 @@
+# iotca-acmed end to end (included from tests/acme/CMakeLists.txt): real
+# daemons through devstack, on loopback only.
+foreach(part protocol lego tls config)
+  add_test(NAME acmed-${part}
+           COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/acmed.sh ${part})
+  set_tests_properties(acmed-${part} PROPERTIES
+    ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
+    TIMEOUT 300 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+endforeach()
