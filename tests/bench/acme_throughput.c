@@ -1,0 +1,352 @@
+/*
+ * acme_throughput: the load generator behind tests/bench/acme-throughput.
+ * N client threads, each with its own account (made before the clock
+ * starts), run complete issuance flows back to back against one ACME
+ * server for a given time: new order, http-01 answered by our own
+ * responder (shared by all threads), finalize with a fresh P-384 key and
+ * CSR, certificate download.  Each thread orders the same name every time
+ * (bench-<thread>.<domain>), like a device renewing; --unique-names gives
+ * every flow a new name (bench-<thread>-<n>.<domain>).
+ *
+ * usage: acme_throughput --directory URL [--ca FILE] [--clients N]
+ *            [--seconds S] [--http01-port P] [--domain D] [--poll-ms MS]
+ *            [--unique-names]
+ *
+ * Prints "key: value" lines: flows, flows/s, p50_ms, p99_ms, errors and
+ * per-flow request, poll, badNonce and http-01 counts.  Flows/s counts the
+ * flows completed from the start until the last thread finished its last
+ * flow (flows started before the deadline run to their end).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/resource.h>
+
+#include <curl/curl.h>
+
+#include "acmeclient.h"
+#include "http01.h"
+
+#define FLOW_TIMEOUT_MS	60000
+#define MAX_CLIENTS	1024
+#define SHOW_ERRORS	5
+
+struct options {
+	const char	*directory, *ca, *domain;
+	int		 clients, port;
+	double		 seconds;
+	long		 poll_ms;
+	int		 unique;	/* a new name for every flow */
+};
+
+struct worker {
+	int			 id;
+	const struct options	*opt;
+	struct acme_http01	*responder;
+	pthread_barrier_t	*start;
+	double			 deadline;	/* start flows until then */
+	double			*lat;		/* seconds per completed flow */
+	size_t			 nlat, caplat;
+	unsigned long		 errors;
+	char			 first_error[SHOW_ERRORS][800];
+	double			 finished;	/* when the last flow ended */
+	struct acme_client_stats stats;
+	int			 setup_failed;
+	char			 setup_error[800];
+};
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: acme_throughput --directory URL [--ca FILE] "
+	    "[--clients N] [--seconds S]\n"
+	    "           [--http01-port P] [--domain D] [--poll-ms MS] "
+	    "[--unique-names]\n");
+	exit(2);
+}
+
+static int
+record(struct worker *w, double seconds)
+{
+	double *n;
+
+	if (w->nlat == w->caplat) {
+		w->caplat = w->caplat ? w->caplat * 2 : 256;
+		if ((n = realloc(w->lat, w->caplat * sizeof(*n))) == NULL)
+			return -1;
+		w->lat = n;
+	}
+	w->lat[w->nlat++] = seconds;
+	return 0;
+}
+
+/* One flow; 0 or -1 with err. */
+static int
+flow(struct worker *w, struct acme_client *c, const char *name,
+    struct acme_error *err)
+{
+	const char		*names[] = { name };
+	struct acme_order	*o;
+	char			*pem = NULL;
+	int			 rc = -1;
+
+	if ((o = acme_order_new(c, names, 1, err)) == NULL)
+		return -1;
+	if (acme_order_authorize_http01(c, o, w->responder, FLOW_TIMEOUT_MS,
+	    err) == 0 &&
+	    acme_order_finalize(c, o, NULL, FLOW_TIMEOUT_MS, err) == 0 &&
+	    acme_order_certificate(c, o, &pem, err) == 0)
+		rc = 0;
+	free(pem);
+	acme_order_free(o);
+	return rc;
+}
+
+static void
+note_error(struct worker *w, const char *step, const struct acme_error *err)
+{
+	if (w->errors < SHOW_ERRORS)
+		snprintf(w->first_error[w->errors], sizeof(w->first_error[0]),
+		    "client %d: %s: %s%s%s (HTTP %ld)", w->id, step, err->type,
+		    err->type[0] ? ": " : "", err->detail, err->status);
+	w->errors++;
+}
+
+static void *
+run(void *arg)
+{
+	struct worker		*w = arg;
+	struct acme_client_config cfg = {
+		.directory_url = w->opt->directory,
+		.ca_file = w->opt->ca,
+		.poll_min_ms = w->opt->poll_ms,
+		.poll_max_ms = 1000,
+		/* A server that stops answering (Pebble 2.4 can deadlock under
+		 * load) shows as errors in seconds, not minutes. */
+		.request_timeout_ms = 10000,
+	};
+	struct acme_client	*c;
+	struct acme_error	 err;
+	char			 name[256];
+	double			 t0;
+
+	snprintf(name, sizeof(name), "bench-%d.%s", w->id, w->opt->domain);
+	c = acme_client_new(&cfg, &err);
+	if (c == NULL || acme_account_ensure(c, &err) == -1) {
+		w->setup_failed = 1;
+		snprintf(w->setup_error, sizeof(w->setup_error), "client %d: "
+		    "account: %s %s (HTTP %ld)", w->id, err.type, err.detail,
+		    err.status);
+	}
+	/* Everyone starts together; a thread whose setup failed just waits. */
+	pthread_barrier_wait(w->start);
+	while (!w->setup_failed && now() < w->deadline) {
+		if (w->opt->unique)
+			snprintf(name, sizeof(name), "bench-%d-%zu.%s", w->id,
+			    w->nlat + w->errors, w->opt->domain);
+		t0 = now();
+		if (flow(w, c, name, &err) == 0) {
+			if (record(w, now() - t0) == -1) {
+				note_error(w, "memory", &err);
+				break;
+			}
+		} else
+			note_error(w, "flow", &err);
+	}
+	w->finished = now();
+	if (c != NULL) {
+		w->stats = *acme_client_stats(c);
+		acme_client_free(c);
+	}
+	return NULL;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted v. */
+static double
+percentile(const double *v, size_t n, double p)
+{
+	size_t rank;
+
+	if (n == 0)
+		return 0;
+	rank = (size_t)(p / 100.0 * n + 0.999999);
+	if (rank < 1)
+		rank = 1;
+	return v[(rank > n ? n : rank) - 1];
+}
+
+static void
+parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "directory", required_argument, NULL, 'd' },
+		{ "ca", required_argument, NULL, 'a' },
+		{ "clients", required_argument, NULL, 'c' },
+		{ "seconds", required_argument, NULL, 's' },
+		{ "http01-port", required_argument, NULL, 'p' },
+		{ "domain", required_argument, NULL, 'D' },
+		{ "poll-ms", required_argument, NULL, 'P' },
+		{ "unique-names", no_argument, NULL, 'u' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char	*end;
+	int	 ch;
+
+	o->clients = 32;
+	o->seconds = 10;
+	o->port = 5002;
+	o->domain = "local";
+	o->poll_ms = 20;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		errno = 0;
+		switch (ch) {
+		case 'd': o->directory = optarg; break;
+		case 'a': o->ca = optarg; break;
+		case 'D': o->domain = optarg; break;
+		case 'c': o->clients = (int)strtol(optarg, &end, 10); break;
+		case 's': o->seconds = strtod(optarg, &end); break;
+		case 'p': o->port = (int)strtol(optarg, &end, 10); break;
+		case 'P': o->poll_ms = strtol(optarg, &end, 10); break;
+		case 'u': o->unique = 1; continue;
+		default: usage();
+		}
+		if (ch != 'd' && ch != 'a' && ch != 'D' &&
+		    (errno != 0 || *end != '\0'))
+			usage();
+	}
+	if (optind != argc || o->directory == NULL || o->clients < 1 ||
+	    o->clients > MAX_CLIENTS || o->seconds <= 0 || o->port < 1 ||
+	    o->port > 65535 || o->poll_ms < 1)
+		usage();
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options		 opt;
+	struct rusage		 ru;
+	struct worker		*w;
+	struct acme_http01	*responder;
+	pthread_barrier_t	 start;
+	pthread_t		*t;
+	double			 t0, done = 0, *all;
+	size_t			 n = 0, k;
+	unsigned long		 errors = 0, requests = 0, polls = 0, bad = 0;
+	unsigned long		 served;
+	char			 err[256];
+	int			 i, rc, setup_failed = 0;
+
+	parse_options(argc, argv, &opt);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "acme_throughput: curl_global_init failed\n");
+		return 1;
+	}
+	if ((responder = acme_http01_start("127.0.0.1", opt.port, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "acme_throughput: http-01 responder: %s\n", err);
+		return 1;
+	}
+	if ((w = calloc(opt.clients, sizeof(*w))) == NULL ||
+	    (t = calloc(opt.clients, sizeof(*t))) == NULL) {
+		fprintf(stderr, "acme_throughput: out of memory\n");
+		return 1;
+	}
+	if ((rc = pthread_barrier_init(&start, NULL, opt.clients + 1)) != 0) {
+		fprintf(stderr, "acme_throughput: barrier: %s\n", strerror(rc));
+		return 1;
+	}
+	for (i = 0; i < opt.clients; i++) {
+		w[i].id = i;
+		w[i].opt = &opt;
+		w[i].responder = responder;
+		w[i].start = &start;
+		if ((rc = pthread_create(&t[i], NULL, run, &w[i])) != 0) {
+			fprintf(stderr, "acme_throughput: thread: %s\n",
+			    strerror(rc));
+			return 1;
+		}
+	}
+	/* The deadline is written before the barrier releases the threads,
+	 * and the barrier orders the write before their reads. */
+	t0 = now();
+	for (i = 0; i < opt.clients; i++)
+		w[i].deadline = t0 + opt.seconds;
+	served = acme_http01_served(responder);
+	pthread_barrier_wait(&start);
+	t0 = now();
+	for (i = 0; i < opt.clients; i++) {
+		if ((rc = pthread_join(t[i], NULL)) != 0) {
+			fprintf(stderr, "acme_throughput: join: %s\n", strerror(rc));
+			return 1;
+		}
+		n += w[i].nlat;
+		errors += w[i].errors;
+		requests += w[i].stats.requests;
+		polls += w[i].stats.polls;
+		bad += w[i].stats.bad_nonces;
+		if (w[i].finished > done)
+			done = w[i].finished;
+		if (w[i].setup_failed) {
+			fprintf(stderr, "%s\n", w[i].setup_error);
+			setup_failed++;
+		}
+	}
+	served = acme_http01_served(responder) - served;
+	acme_http01_stop(responder);
+	if ((all = malloc((n ? n : 1) * sizeof(*all))) == NULL) {
+		fprintf(stderr, "acme_throughput: out of memory\n");
+		return 1;
+	}
+	for (n = 0, i = 0; i < opt.clients; i++) {
+		for (k = 0; k < w[i].nlat; k++)
+			all[n++] = w[i].lat[k];
+		for (k = 0; k < w[i].errors && k < SHOW_ERRORS; k++)
+			fprintf(stderr, "%s\n", w[i].first_error[k]);
+		free(w[i].lat);
+	}
+	qsort(all, n, sizeof(*all), cmp_double);
+	printf("clients: %d\n", opt.clients);
+	printf("elapsed_s: %.2f\n", done - t0);
+	printf("flows: %zu\n", n);
+	printf("flows/s: %.1f\n", n / (done - t0));
+	printf("p50_ms: %.1f\n", percentile(all, n, 50) * 1000);
+	printf("p99_ms: %.1f\n", percentile(all, n, 99) * 1000);
+	printf("errors: %lu\n", errors + (unsigned long)setup_failed);
+	/* Requests include the account setup (one or two per client). */
+	printf("requests/flow: %.1f\n", n ? (double)requests / n : 0);
+	printf("polls/flow: %.2f\n", n ? (double)polls / n : 0);
+	printf("badnonce/flow: %.2f\n", n ? (double)bad / n : 0);
+	printf("http01/flow: %.2f\n", n ? (double)served / n : 0);
+	/* The generator shares the machine: what it cost is worth knowing. */
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		printf("client_cpu_ms/flow: %.2f\n", n ? (ru.ru_utime.tv_sec +
+		    ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec +
+		    ru.ru_stime.tv_usec) / 1e6) * 1000 / n : 0);
+	free(all);
+	free(w);
+	free(t);
+	pthread_barrier_destroy(&start);
+	curl_global_cleanup();
+	return errors + setup_failed > 0 ? 3 : 0;
+}
