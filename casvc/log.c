@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <systemd/sd-journal.h>
+
 #include "log.h"
 
 static const char *log_prog = "iotca";
@@ -30,6 +32,11 @@ log_msg(int priority, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	/* Under systemd: a structured entry; stderr if journald is away. */
+	if (log_journal && sd_journal_send("MESSAGE=%s", line,
+	    "PRIORITY=%d", priority & 7, "SYSLOG_IDENTIFIER=%s", log_prog,
+	    "IOTCA_PROGRAM=%s", log_prog, NULL) >= 0)
+		return;
 	if (log_journal)
 		fprintf(stderr, "<%d>%s\n", priority & 7, line);
 	else

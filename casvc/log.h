@@ -1,6 +1,7 @@
 /*
- * log: one line per event on stderr.  Under systemd (JOURNAL_STREAM set) each
- * line carries a "<N>" syslog priority prefix that journald understands.
+ * log: one line per event on stderr; under systemd (JOURNAL_STREAM set) a
+ * journald entry with MESSAGE, PRIORITY, SYSLOG_IDENTIFIER and IOTCA_PROGRAM
+ * fields (falling back to a "<N>"-prefixed stderr line if journald is away).
  * Never log key material or whole requests.
  */
 #ifndef IOTCA_LOG_H

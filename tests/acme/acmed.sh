@@ -45,6 +45,7 @@ start_stack() {	# start_stack EXTRA-FLAGS...
 	http01=$(free_port)
 	cat >"$dir/hosts" <<HOSTS
 127.0.0.1 dev-1.local dev-2.local dev-2.home.arpa dev-4.local dev-5.local
+8.8.8.8 dev-6.local
 HOSTS
 	"$src/scripts/devstack" start "$dir/stack" --key file --http01-port "$http01" \
 		--hosts "$dir/hosts" "$@" >/dev/null

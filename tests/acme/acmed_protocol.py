@@ -486,6 +486,18 @@ check(a["status"] == "invalid", "failed challenge: authorization invalid", a)
 r = post(key, r.headers["Location"], None, kid)
 check(r.json()["status"] == "invalid", "its order is invalid")
 
+# validation never goes to a public address, whatever the name resolves to:
+# the hosts file says dev-6.local is 8.8.8.8 (nothing is sent there)
+r = new_order(key, kid, [("dns", "dev-6.local")])
+t0 = time.time()
+a = solve(key, kid, r.json()["authorizations"][0])
+err = [c.get("error", {}) for c in a["challenges"] if c["type"] == "http-01"][0]
+check(a["status"] == "invalid" and err.get("type") ==
+      "urn:ietf:params:acme:error:unauthorized" and "8.8.8.8" in
+      err.get("detail", ""), "validation aimed at a public address: "
+      "unauthorized, naming it", a)
+check(time.time() - t0 < 5, "refused before any connection (fast)")
+
 # denial by the operator (only without auto-approve)
 if approve:
     r = new_order(key, kid, [("dns", "dev-5.local")])
