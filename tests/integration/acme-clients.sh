@@ -30,7 +30,7 @@ need() { command -v "$1" >/dev/null || { echo "$1 is not installed"; exit 77; };
 free_port() {
 	local p
 	for _ in $(seq 1 50); do
-		p=$(( (RANDOM % 20000) + 30000 ))
+		p=$(( (RANDOM % 10000) + 10000 ))	# below the ephemeral range
 		(exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return; }
 	done
 	return 1
