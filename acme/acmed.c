@@ -5,11 +5,17 @@
  * own short-lived TLS certificate, which it renews before it runs out
  * without closing the listening sockets.
  *
+ * Under systemd (Type=notify) it says READY=1 once it serves, pings the
+ * watchdog from its main loop, and serves the sockets of
+ * iotca-acmed.socket when they are passed (then it needs no capability to
+ * serve port 443).
+ *
  *   iotca-acmed [-c FILE]       run (config: -c, $IOTCA_CONFIG, /etc/iotca/iotca.conf)
  *   iotca-acmed -t [-c FILE]    check the configuration and exit
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +37,7 @@
 #define RENEW_RETRY_SEC		60
 #define START_SIGNER_WAIT_SEC	20
 #define REQUEUE_MAX		1024
+#define LOOP_SEC		10	/* the main loop wakes at least this often */
 
 char *
 acmed_root_pem(struct acmed *a)
@@ -149,23 +156,38 @@ renew(struct acmed *a, struct listener *l, time_t *renew_at)
 	return 0;
 }
 
-/* Wait for a signal, renewing the certificate and reaping old daemons. */
+/*
+ * Wait for a signal, renewing the certificate and reaping old daemons.  The
+ * watchdog is pinged on every turn, and a turn is at most half of
+ * WATCHDOG_USEC long (sd_watchdog_enabled(3)); the turn itself never blocks
+ * for long, so a ping that stops means the main thread is stuck.
+ */
 static void
 serve(struct acmed *a, struct listener *l, const sigset_t *sigs,
     time_t renew_at)
 {
 	struct timespec ts;
 	siginfo_t si;
+	uint64_t wd_usec = 0;
 	time_t now;
 	int sig;
 
+	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
+		wd_usec = 0;
+	wd_usec /= 2;
 	for (;;) {
+		if (wd_usec != 0 && sd_notify(0, "WATCHDOG=1") < 0)
+			log_msg(LOG_WARNING, "sd_notify WATCHDOG=1 failed");
 		now = time(NULL);
 		if (now >= renew_at)
 			renew(a, l, &renew_at);
 		listener_reap(l, now);
-		ts.tv_sec = 10;
+		ts.tv_sec = LOOP_SEC;
 		ts.tv_nsec = 0;
+		if (wd_usec != 0 && wd_usec < (uint64_t)LOOP_SEC * 1000000) {
+			ts.tv_sec = (time_t)(wd_usec / 1000000);
+			ts.tv_nsec = (long)(wd_usec % 1000000) * 1000;
+		}
 		sig = sigtimedwait(sigs, &si, &ts);
 		if (sig == SIGTERM || sig == SIGINT) {
 			log_msg(LOG_INFO, "stopping on signal %d", sig);
@@ -217,7 +239,8 @@ run(struct acmed *a)
 		goto out;
 	}
 	set_root_pem(a, m.root_pem);
-	log_msg(LOG_INFO, "serving %s (directory %s/directory)", a->acme.listen[0].text,
+	log_msg(LOG_INFO, "serving %s%s (directory %s/directory)",
+	    listener_name(l, 0), listener_count(l) > 1 ? " and more" : "",
 	    a->acme.base_url);
 	if (sd_notify(0, "READY=1\nSTATUS=serving ACME") < 0)
 		log_msg(LOG_WARNING, "sd_notify failed");

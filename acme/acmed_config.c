@@ -256,8 +256,14 @@ acme_config_load(const char *path, struct acme_config *cfg, char *err,
 		    st.failed ? st.reason : "syntax error");
 		goto fail;
 	}
-	if (cfg->nlisten == 0) {
-		snprintf(err, errlen, "%s: missing [acme] listen", path);
+	/*
+	 * With socket activation (iotca-acmed.socket) systemd hands over the
+	 * listening sockets and "listen" may be left out; base_url then says
+	 * how clients reach us, since no address of ours is known here.
+	 */
+	if (cfg->nlisten == 0 && cfg->base_url == NULL) {
+		snprintf(err, errlen, "%s: missing [acme] listen (or base_url, "
+		    "when systemd passes the sockets)", path);
 		goto fail;
 	}
 	if (cfg->db == NULL) {

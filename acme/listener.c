@@ -12,7 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include <openssl/crypto.h>
+#include <systemd/sd-daemon.h>
 
 #include "listener.h"
 #include "log.h"
@@ -62,18 +65,101 @@ bind_one(const struct acme_listen *l, char *err, size_t errlen)
 	return fd;
 }
 
+/* "ADDR:PORT" or "[V6ADDR]:PORT" of a bound socket. */
+static void
+sock_name(int fd, char *out, size_t outlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN];
+	const void *a;
+	int port;
+
+	snprintf(out, outlen, "fd %d", fd);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return;
+	if (ss.ss_family == AF_INET) {
+		a = &((struct sockaddr_in *)&ss)->sin_addr;
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	} else
+		return;
+	if (inet_ntop(ss.ss_family, a, addr, sizeof(addr)) == NULL)
+		return;
+	snprintf(out, outlen, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d",
+	    addr, port);
+}
+
+/*
+ * Take the sockets systemd passed: 0 and none taken when there are none,
+ * -1 if one of them is not a listening TCP socket (a unit file mistake
+ * better reported than served around).  LISTEN_FDS is unset so that no
+ * child could take them too.
+ */
+static int
+adopt_passed(struct listener *l, char *err, size_t errlen)
+{
+	int i, n, fd;
+
+	if ((n = sd_listen_fds(1)) < 0) {
+		snprintf(err, errlen, "sd_listen_fds: %s", strerror(-n));
+		return -1;
+	}
+	if (n > ACME_MAX_LISTEN) {
+		snprintf(err, errlen, "systemd passed %d sockets; at most %d",
+		    n, ACME_MAX_LISTEN);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		fd = SD_LISTEN_FDS_START + i;
+		if (sd_is_socket(fd, AF_INET, SOCK_STREAM, 1) <= 0 &&
+		    sd_is_socket(fd, AF_INET6, SOCK_STREAM, 1) <= 0) {
+			snprintf(err, errlen, "passed fd %d is not a listening "
+			    "TCP socket", fd);
+			return -1;
+		}
+		/* Ours now: closed on exec like the ones we bind. */
+		if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+			snprintf(err, errlen, "fd %d: %s", fd, strerror(errno));
+			return -1;
+		}
+		l->fd[l->n] = fd;
+		sock_name(fd, l->text[l->n], sizeof(l->text[l->n]));
+		l->n++;
+	}
+	return n;
+}
+
 struct listener *
 listener_bind(const struct acme_config *cfg, const struct listener_app *app,
     char *err, size_t errlen)
 {
 	struct listener *l;
 	size_t i;
+	int passed;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	l->app = *app;
+	if ((passed = adopt_passed(l, err, errlen)) != 0) {
+		if (passed == -1) {
+			listener_free(l);
+			return NULL;
+		}
+		log_msg(LOG_INFO, "using %d socket%s from systemd; [acme] "
+		    "listen is not used", passed, passed == 1 ? "" : "s");
+		return l;
+	}
+	if (cfg->nlisten == 0) {
+		snprintf(err, errlen, "no [acme] listen and no sockets from "
+		    "systemd (iotca-acmed.socket)");
+		listener_free(l);
+		return NULL;
+	}
 	for (i = 0; i < cfg->nlisten; i++) {
 		if ((l->fd[i] = bind_one(&cfg->listen[i], err, errlen)) == -1) {
 			listener_free(l);
@@ -197,6 +283,18 @@ listener_reap(struct listener *l, time_t now)
 		} else
 			gp = &g->next;
 	}
+}
+
+const char *
+listener_name(const struct listener *l, size_t i)
+{
+	return i < l->n ? l->text[i] : "";
+}
+
+size_t
+listener_count(const struct listener *l)
+{
+	return l->n;
 }
 
 void

@@ -29,9 +29,17 @@ struct listener_app {
 	void				*completed_cls;
 };
 
-/* Bind all configured addresses; -1 with err naming the address. */
+/*
+ * The listening sockets: those systemd passed (socket activation,
+ * sd_listen_fds(3)) if any, else the configured addresses, bound here.
+ * NULL with err naming the address or the passed socket that is unusable.
+ */
 struct listener	*listener_bind(const struct acme_config *,
 		    const struct listener_app *, char *err, size_t errlen);
+/* "127.0.0.1:8443" of the i-th socket, for the log. */
+const char	*listener_name(const struct listener *, size_t i);
+/* How many sockets the listener serves. */
+size_t		 listener_count(const struct listener *);
 /* Serve with this key and chain (copied); replaces running daemons. */
 int		 listener_serve(struct listener *, const struct tls_material *,
 		    char *err, size_t errlen);

@@ -22,8 +22,12 @@
  *    costs the signer seconds of CPU to verify.
  *  - A CN that is neither one host label nor a DNS name found among the
  *    subjectAltNames is a bad CSR; subject attributes other than CN are
- *    ignored (the certificate's subject is built from the device ID alone),
- *    as are requested extensions other than subjectAltName.
+ *    ignored (the certificate's subject is built by certgen from the names),
+ *    as are requested extensions other than subjectAltName, except that
+ *    a CSR asking to be a CA (basicConstraints CA:TRUE, or keyUsage
+ *    keyCertSign or cRLSign) is a bad CSR: the certificate would not carry
+ *    them, but a request for them is either a misconfigured client or an
+ *    attack, and silently issuing something else hides both.
  *  - No subjectAltName, or one without a DNS name, is a bad CSR; a name
  *    whose leftmost label is not the device ID is a rejected identifier.
  */
@@ -700,7 +704,50 @@ read_extensions(X509_REQ *req, STACK_OF(X509_EXTENSION) **exts,
 	return POLICY_OK;
 }
 
-/* The one subjectAltName extension, decoded.  NULL names if absent. */
+/*
+ * Refuse an extension that asks for CA powers.  A basicConstraints or
+ * keyUsage extension that does not decode is refused too: we would not know
+ * what it asked for.
+ */
+static enum policy_err
+refuse_ca_request(X509_EXTENSION *x, char *reason, size_t reasonlen)
+{
+	BASIC_CONSTRAINTS	*bc;
+	ASN1_BIT_STRING		*ku;
+	int			 nid, ca;
+
+	nid = OBJ_obj2nid(X509_EXTENSION_get_object(x));
+	if (nid == NID_basic_constraints) {
+		if ((bc = X509V3_EXT_d2i(x)) == NULL)
+			return refuse(reason, reasonlen, POLICY_BAD_CSR,
+			    "basicConstraints cannot be decoded");
+		ca = bc->ca;
+		BASIC_CONSTRAINTS_free(bc);
+		if (ca)
+			return refuse(reason, reasonlen, POLICY_BAD_CSR,
+			    "the CSR asks for basicConstraints CA:TRUE; device "
+			    "certificates are never CAs");
+	} else if (nid == NID_key_usage) {
+		if ((ku = X509V3_EXT_d2i(x)) == NULL)
+			return refuse(reason, reasonlen, POLICY_BAD_CSR,
+			    "keyUsage cannot be decoded");
+		/* Bits 5 and 6 of KeyUsage (RFC 5280 4.2.1.3). */
+		ca = ASN1_BIT_STRING_get_bit(ku, 5) ||
+		    ASN1_BIT_STRING_get_bit(ku, 6);
+		ASN1_BIT_STRING_free(ku);
+		if (ca)
+			return refuse(reason, reasonlen, POLICY_BAD_CSR,
+			    "the CSR asks for keyUsage keyCertSign or cRLSign; "
+			    "device certificates are never CAs");
+	}
+	return POLICY_OK;
+}
+
+/*
+ * The one subjectAltName extension, decoded.  NULL names if absent.  Every
+ * other requested extension is looked at only to refuse a request for CA
+ * powers.
+ */
 static enum policy_err
 read_san(X509_REQ *req, GENERAL_NAMES **names, char *reason, size_t reasonlen)
 {
@@ -716,6 +763,8 @@ read_san(X509_REQ *req, GENERAL_NAMES **names, char *reason, size_t reasonlen)
 	for (i = 0; i < n; i++) {
 		X509_EXTENSION *x = sk_X509_EXTENSION_value(exts, i);
 
+		if ((e = refuse_ca_request(x, reason, reasonlen)) != POLICY_OK)
+			goto out;
 		if (OBJ_obj2nid(X509_EXTENSION_get_object(x)) !=
 		    NID_subject_alt_name)
 			continue;

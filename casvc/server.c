@@ -1330,13 +1330,15 @@ static const struct op_rule {
 	{ "audit_pubkey", op_audit_pubkey, 0, 1 },
 };
 
-/* Refusals that go in the audit log: policy, authorisation, operator denial. */
+/* Refusals that go in the audit log: policy, authorisation, operator
+ * denial, and arguments out of range (a front end asking for a 10-year
+ * certificate is news, whether or not it was taken over). */
 static int
 is_refusal(const char *code)
 {
 	static const char *const codes[] = { PROTO_E_UNAUTHORIZED, "badCSR",
 	    "badPublicKey", "badSignatureAlgorithm", "rejectedIdentifier",
-	    "approvalDenied" };
+	    "approvalDenied", PROTO_E_BAD_REQUEST };
 	size_t i;
 
 	for (i = 0; code != NULL && i < sizeof(codes) / sizeof(codes[0]); i++)

@@ -5,6 +5,10 @@
  * each peer with SO_PEERCRED (and SO_PEERGROUPS), and answers one reply per
  * request.  Single-threaded: requests are small and the key is the
  * bottleneck; a peer that misbehaves is answered or dropped, never waited on.
+ *
+ * Under systemd (Type=notify) it says READY=1 once both sockets listen,
+ * STOPPING=1 when it leaves, and pings the watchdog from the poll loop, so a
+ * signer stuck in the TPM or the database is restarted.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -16,10 +20,14 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "log.h"
 #include "proto.h"
@@ -38,6 +46,8 @@ struct loop {
 	int		 listen_fd[2];	/* ROLE_FRONTEND, ROLE_ADMIN */
 	struct conn	 conns[MAX_CONNS];
 	size_t		 nconns;
+	uint64_t	 wd_usec;	/* watchdog ping interval; 0: none */
+	uint64_t	 wd_next;	/* CLOCK_MONOTONIC usec of the next ping */
 };
 
 static volatile sig_atomic_t quit;
@@ -147,6 +157,24 @@ reply(int fd, json_t *resp)
 	json_decref(resp);
 }
 
+/*
+ * Throw away what a refused peer already sent.  Closing a Unix socket with
+ * unread data makes the kernel report ECONNRESET to the peer before the
+ * records still queued for it, so the peer would never read its
+ * "unauthorized"; with the queue empty it reads the reply, then EOF.
+ */
+static void
+discard_unread(int fd)
+{
+	char buf[64];
+	int i;
+
+	/* Bounded: a peer that keeps sending loses the reply, nothing else. */
+	for (i = 0; i < 16; i++)
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			break;
+}
+
 static void
 accept_one(struct loop *l, enum role role)
 {
@@ -177,6 +205,7 @@ accept_one(struct loop *l, enum role role)
 		server_refused_peer(l->s, &c->peer);
 		reply(fd, proto_error(PROTO_E_UNAUTHORIZED,
 		    "this uid/gid may not use this socket"));
+		discard_unread(fd);
 		close(fd);
 		return;
 	}
@@ -218,6 +247,38 @@ drop(struct loop *l, size_t i)
 	l->conns[i] = l->conns[--l->nconns];
 }
 
+static uint64_t
+now_usec(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * Ping systemd's watchdog when it is due; returns how long poll() may sleep
+ * (ms) before the next ping, capped at cap_ms.  Pings at half of
+ * WATCHDOG_USEC, as sd_watchdog_enabled(3) advises.
+ */
+static int
+watchdog(struct loop *l, int cap_ms)
+{
+	uint64_t now, left;
+
+	if (l->wd_usec == 0)
+		return cap_ms;
+	now = now_usec();
+	if (now >= l->wd_next) {
+		if (sd_notify(0, "WATCHDOG=1") < 0)
+			log_msg(LOG_WARNING, "sd_notify WATCHDOG=1 failed");
+		l->wd_next = now + l->wd_usec;
+	}
+	left = (l->wd_next - now + 999) / 1000;
+	return cap_ms < 0 || left < (uint64_t)cap_ms ? (int)left : cap_ms;
+}
+
 static int
 run(struct loop *l)
 {
@@ -233,8 +294,9 @@ run(struct loop *l)
 			pfd[2 + i].events = POLLIN;
 		}
 		n = l->nconns;
-		/* Wake for timed work too: audit checkpoints every T minutes. */
-		if (poll(pfd, 2 + n, server_tick(l->s)) == -1) {
+		/* Wake for timed work too: audit checkpoints every T minutes,
+		 * and the watchdog. */
+		if (poll(pfd, 2 + n, watchdog(l, server_tick(l->s))) == -1) {
 			if (errno == EINTR)
 				continue;
 			log_msg(LOG_ERR, "poll: %s", strerror(errno));
@@ -332,8 +394,18 @@ main(int argc, char *argv[])
 	    "socket %s", ks_is_hardware(s.ks) ? "hardware" : "SOFTWARE FILE",
 	    ks_alg_name(s.cfg.key_alg), s.cfg.signer_socket,
 	    s.cfg.admin_socket);
+	/* Without NOTIFY_SOCKET these are no-ops that return 0. */
+	if (sd_notify(0, "READY=1\nSTATUS=serving signer.sock and admin.sock")
+	    < 0)
+		log_msg(LOG_WARNING, "sd_notify READY=1 failed");
+	if (sd_watchdog_enabled(0, &l.wd_usec) > 0) {
+		l.wd_usec /= 2;
+		l.wd_next = now_usec();
+	} else
+		l.wd_usec = 0;
 	if (run(&l) == 0)
 		rc = 0;
+	(void)sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 	log_msg(LOG_NOTICE, "stopping");
 	signer_shutdown(&s);
 out:

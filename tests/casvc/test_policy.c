@@ -122,6 +122,74 @@ accept_csr(const struct policy *pol, X509_REQ *req)
 static const char good_san[] =
     "DNS:device-12cd56.local,DNS:device-12cd56.home.arpa";
 
+/*
+ * A P-384 CSR for device-12cd56 with good_san plus one more requested
+ * extension, given in openssl.cnf syntax ("critical,CA:TRUE").
+ */
+static X509_REQ *
+csr_with_ext(EVP_PKEY *key, int nid, const char *value)
+{
+	STACK_OF(X509_EXTENSION)	*exts = NULL;
+	X509_EXTENSION			*san, *extra;
+	X509_REQ			*req;
+
+	assert_non_null(req = X509_REQ_new());
+	assert_int_equal(X509_REQ_set_version(req, X509_REQ_VERSION_1), 1);
+	assert_int_equal(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(
+	    req), "CN", MBSTRING_ASC, (const unsigned char *)"device-12cd56",
+	    -1, -1, 0), 1);
+	assert_int_equal(X509_REQ_set_pubkey(req, key), 1);
+	assert_non_null(san = X509V3_EXT_conf_nid(NULL, NULL,
+	    NID_subject_alt_name, good_san));
+	assert_non_null(extra = X509V3_EXT_conf_nid(NULL, NULL, nid, value));
+	assert_non_null(exts = sk_X509_EXTENSION_new_null());
+	assert_true(sk_X509_EXTENSION_push(exts, extra) > 0);
+	assert_true(sk_X509_EXTENSION_push(exts, san) > 0);
+	assert_int_equal(X509_REQ_add_extensions(req, exts), 1);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	assert_true(X509_REQ_sign(req, key, EVP_sha384()) > 0);
+	return req;
+}
+
+/* --- refusals: a CSR that asks to be a CA ------------------------------ */
+
+static void
+refuse_ca_true(void **state)
+{
+	refuse_csr(state, csr_with_ext(KEYS->p384, NID_basic_constraints,
+	    "critical,CA:TRUE"), POLICY_BAD_CSR, "basicConstraints CA:TRUE");
+}
+
+static void
+refuse_keycertsign(void **state)
+{
+	refuse_csr(state, csr_with_ext(KEYS->p384, NID_key_usage,
+	    "critical,digitalSignature,keyCertSign"), POLICY_BAD_CSR,
+	    "keyCertSign or cRLSign");
+}
+
+static void
+refuse_crlsign(void **state)
+{
+	refuse_csr(state, csr_with_ext(KEYS->p384, NID_key_usage,
+	    "cRLSign"), POLICY_BAD_CSR, "keyCertSign or cRLSign");
+}
+
+/* CA:FALSE and a leaf's key usage are harmless: python-cryptography and
+ * some device SDKs send them. */
+static void
+accept_ca_false(void **state)
+{
+	struct csr_request r;
+
+	r = accept_csr(&base_policy, csr_with_ext(KEYS->p384,
+	    NID_basic_constraints, "critical,CA:FALSE"));
+	assert_string_equal(r.device_id, "device-12cd56");
+	r = accept_csr(&base_policy, csr_with_ext(KEYS->p384, NID_key_usage,
+	    "critical,digitalSignature,keyAgreement"));
+	assert_string_equal(r.device_id, "device-12cd56");
+}
+
 /* --- refusals: key and signature --------------------------------------- */
 
 static void
@@ -807,6 +875,10 @@ main(void)
 		cmocka_unit_test(refuse_uri_san),
 		cmocka_unit_test(refuse_embedded_nul),
 		cmocka_unit_test(refuse_too_many_names),
+		cmocka_unit_test(refuse_ca_true),
+		cmocka_unit_test(refuse_keycertsign),
+		cmocka_unit_test(refuse_crlsign),
+		cmocka_unit_test(accept_ca_false),
 		cmocka_unit_test(refuse_strict_no_cn),
 		cmocka_unit_test(refuse_strict_dns_cn),
 		cmocka_unit_test(parse_garbage),
