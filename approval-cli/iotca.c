@@ -53,6 +53,18 @@ admin_socket(struct cli *c, char *buf, size_t buflen)
 	return buf;
 }
 
+/* Add the operator's --reason to a request (stolen; NULL on failure). */
+static json_t *
+with_reason(json_t *req, const char *reason)
+{
+	if (req != NULL && reason != NULL &&
+	    json_object_set_new(req, "reason", json_string(reason)) == -1) {
+		json_decref(req);
+		return NULL;
+	}
+	return req;
+}
+
 /* Send req (stolen) to the signer; return the ok response or NULL after
  * printing the signer's refusal. */
 static json_t *
@@ -296,11 +308,7 @@ cmd_revoke(struct cli *c)
 		return 2;
 	}
 	req = json_pack("{s:s, s:s}", "op", "revoke", "serial", c->args[0]);
-	if (req != NULL && c->reason != NULL &&
-	    json_object_set_new(req, "reason", json_string(c->reason)) == -1) {
-		json_decref(req);
-		req = NULL;
-	}
+	req = with_reason(req, c->reason);
 	if ((r = call(c, req)) == NULL)
 		return 1;
 	json_decref(r);
@@ -378,11 +386,7 @@ cmd_decide(struct cli *c, const char *op)
 		return 2;
 	}
 	req = json_pack("{s:s, s:i}", "op", op, "id", id);
-	if (req != NULL && c->reason != NULL &&
-	    json_object_set_new(req, "reason", json_string(c->reason)) == -1) {
-		json_decref(req);
-		req = NULL;
-	}
+	req = with_reason(req, c->reason);
 	if ((r = call(c, req)) == NULL)
 		return 1;
 	if (c->json)

@@ -126,19 +126,28 @@ proto_ok(void)
 }
 
 int
-proto_connect(const char *path, char *err, size_t errlen)
+proto_sockaddr(const char *path, struct sockaddr_un *sun, char *err,
+    size_t errlen)
 {
-	struct sockaddr_un sun;
-	struct timeval tv = { PROTO_CALL_TIMEOUT_SEC, 0 };
-	int fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun->sun_path)) {
 		snprintf(err, errlen, "%s: socket path too long", path);
 		return -1;
 	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
+	memcpy(sun->sun_path, path, strlen(path) + 1);
+	return 0;
+}
+
+static int
+connect_timeout(const char *path, int secs, char *err, size_t errlen)
+{
+	struct sockaddr_un sun;
+	struct timeval tv = { secs, 0 };
+	int fd;
+
+	if (proto_sockaddr(path, &sun, err, errlen) == -1)
+		return -1;
 	if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) == -1) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
@@ -158,14 +167,28 @@ proto_connect(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
+int
+proto_connect(const char *path, char *err, size_t errlen)
+{
+	return connect_timeout(path, PROTO_CALL_TIMEOUT_SEC, err, errlen);
+}
+
 json_t *
 proto_call(const char *path, const json_t *req, char *err, size_t errlen)
 {
+	return proto_call_timeout(path, req, PROTO_CALL_TIMEOUT_SEC, err,
+	    errlen);
+}
+
+json_t *
+proto_call_timeout(const char *path, const json_t *req, int secs, char *err,
+    size_t errlen)
+{
 	char reason[256];
-	json_t *resp;
+	json_t *resp = NULL;
 	int fd;
 
-	if ((fd = proto_connect(path, err, errlen)) == -1)
+	if ((fd = connect_timeout(path, secs, err, errlen)) == -1)
 		return NULL;
 	if (proto_send(fd, req) == -1) {
 		snprintf(err, errlen, "send to %s: %s", path, strerror(errno));
@@ -183,7 +206,8 @@ proto_call(const char *path, const json_t *req, char *err, size_t errlen)
 		break;
 	case PROTO_ERR:
 		snprintf(err, errlen, "receive from %s: %s", path,
-		    errno == EAGAIN ? "timed out" : strerror(errno));
+		    errno == EAGAIN || errno == EWOULDBLOCK ? "timed out" :
+		    strerror(errno));
 		break;
 	}
 	close(fd);

@@ -43,9 +43,18 @@ enum proto_rc	 proto_recv(int fd, int want_response, json_t **out,
 json_t		*proto_error(const char *code, const char *reason);
 json_t		*proto_ok(void);
 
+/* Fill a Unix socket address for path; -1 if the path does not fit. */
+struct sockaddr_un;
+int		 proto_sockaddr(const char *path, struct sockaddr_un *sun,
+		    char *err, size_t errlen);
+
 /* Client side: connect to a socket path, send req, wait for the response. */
 int		 proto_connect(const char *path, char *err, size_t errlen);
 json_t		*proto_call(const char *path, const json_t *req,
 		    char *err, size_t errlen);
+/* The same, giving up after secs seconds of silence (an HTTP request
+ * waiting on the signer should not wait a minute). */
+json_t		*proto_call_timeout(const char *path, const json_t *req,
+		    int secs, char *err, size_t errlen);
 
 #endif

@@ -67,13 +67,8 @@ listen_on(const char *path, const char *group, char *err, size_t errlen)
 	struct group *gr;
 	int fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "%s: socket path too long", path);
+	if (proto_sockaddr(path, &sun, err, errlen) == -1)
 		return -1;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
 	/* Remove a stale socket of an earlier run, but nothing else. */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
