@@ -34,8 +34,8 @@ for tool in systemd-sysusers systemd-tmpfiles systemd-socket-activate setpriv \
 	command -v "$tool" >/dev/null || skip "no $tool"
 done
 
-# The daemons' users get the system's python, not root's (pyenv shims in
-# /root are not theirs to run).
+# The daemons' users get the system's python: root's PATH may lead to an
+# interpreter under root's home that they cannot run.
 syspy=/usr/bin/python3
 [ -x "$syspy" ] || skip "no $syspy"
 
