@@ -14,66 +14,15 @@
 #include <ini.h>
 
 #include "acmed_config.h"
+#include "config.h"
 
 struct parse_state {
 	struct acme_config	*cfg;
-	char			 reason[256];
-	int			 failed;
+	struct config_error	 e;	/* first error only */
 };
 
-static int fail(struct parse_state *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Keep the first error; 0 tells inih this line is bad. */
-static int
-fail(struct parse_state *st, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!st->failed) {
-		va_start(ap, fmt);
-		vsnprintf(st->reason, sizeof(st->reason), fmt, ap);
-		va_end(ap);
-	}
-	st->failed = 1;
-	return 0;
-}
-
-static int
-set_string(struct parse_state *st, char **dst, const char *value)
-{
-	char *s;
-
-	if ((s = strdup(value)) == NULL)
-		return fail(st, "out of memory");
-	free(*dst);
-	*dst = s;
-	return 1;
-}
-
-static int
-set_path(struct parse_state *st, char **dst, const char *key, const char *value)
-{
-	if (value[0] != '/')
-		return fail(st, "%s must be an absolute path, not \"%s\"", key, value);
-	if (strlen(value) >= PATH_MAX)
-		return fail(st, "%s is too long", key);
-	return set_string(st, dst, value);
-}
-
-static int
-parse_long(const char *value, long lo, long hi, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(value, &end, 10);
-	if (errno != 0 || end == value || *end != '\0' || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
+/* The value parsers are the signer's config module's (config.h). */
+#define fail(st, ...)	config_fail(&(st)->e, __VA_ARGS__)
 
 int
 acme_parse_hostport(const char *text, struct acme_listen *out)
@@ -105,7 +54,7 @@ acme_parse_hostport(const char *text, struct acme_listen *out)
 		return -1;
 	memcpy(host, h, hlen);
 	host[hlen] = '\0';
-	if (parse_long(colon + 1, 1, 65535, &port) == -1)
+	if (config_parse_long(colon + 1, 1, 65535, &port) == -1)
 		return -1;
 	if (text[0] == '[') {
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->addr;
@@ -159,7 +108,7 @@ handle_acme(struct parse_state *st, const char *name, const char *value)
 		if (!valid_base_url(value))
 			return fail(st, "base_url must be https://HOST[:PORT], "
 			    "not \"%s\"", value);
-		if (!set_string(st, &c->base_url, value))
+		if (!config_set_string(&st->e, &c->base_url, value))
 			return 0;
 		/* Paths are appended to it: drop a trailing slash. */
 		if (c->base_url[strlen(c->base_url) - 1] == '/')
@@ -167,11 +116,11 @@ handle_acme(struct parse_state *st, const char *name, const char *value)
 		return 1;
 	}
 	if (strcmp(name, "db") == 0)
-		return set_path(st, &c->db, name, value);
+		return config_set_path(&st->e, &c->db, name, value);
 	if (strcmp(name, "hosts_file") == 0)
-		return set_path(st, &c->hosts_file, name, value);
+		return config_set_path(&st->e, &c->hosts_file, name, value);
 	if (strcmp(name, "http01_port") == 0 || strcmp(name, "tlsalpn01_port") == 0) {
-		if (parse_long(value, 1, 65535, &v) == -1)
+		if (config_parse_long(value, 1, 65535, &v) == -1)
 			return fail(st, "%s must be a port 1..65535", name);
 		*(name[0] == 'h' ? &c->http01_port : &c->tlsalpn01_port) = (int)v;
 		return 1;
@@ -190,10 +139,10 @@ handle_acme(struct parse_state *st, const char *name, const char *value)
 			snprintf(withport, sizeof(withport), "%s:53", value);
 		if (acme_parse_hostport(withport, &probe) == -1)
 			return fail(st, "dns_server must be ADDR[:PORT], not \"%s\"", value);
-		return set_string(st, &c->dns_server, value);
+		return config_set_string(&st->e, &c->dns_server, value);
 	}
 	if (strcmp(name, "order_lifetime") == 0) {
-		if (parse_long(value, 60, 30L * 86400, &v) == -1)
+		if (config_parse_long(value, 60, 30L * 86400, &v) == -1)
 			return fail(st, "order_lifetime must be 60..2592000 seconds");
 		c->order_lifetime = v;
 		return 1;
@@ -201,7 +150,7 @@ handle_acme(struct parse_state *st, const char *name, const char *value)
 	if (strcmp(name, "tos_url") == 0 || strcmp(name, "website") == 0) {
 		if (strncmp(value, "https://", 8) != 0 && strncmp(value, "http://", 7) != 0)
 			return fail(st, "%s must be an http(s) URL", name);
-		return set_string(st, name[0] == 't' ? &c->tos_url : &c->website, value);
+		return config_set_string(&st->e, name[0] == 't' ? &c->tos_url : &c->website, value);
 	}
 	return fail(st, "unknown key \"%s\" in [acme]", name);
 }
@@ -211,7 +160,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_state *st = user;
 
-	if (st->failed || strcmp(section, "acme") != 0)
+	if (st->e.failed || strcmp(section, "acme") != 0)
 		return 1;	/* other sections belong to config_load() */
 	if (value == NULL || *value == '\0')
 		return fail(st, "key \"%s\" has no value", name);
@@ -253,7 +202,7 @@ acme_config_load(const char *path, struct acme_config *cfg, char *err,
 	}
 	if (line > 0) {
 		snprintf(err, errlen, "%s:%d: %s", path, line,
-		    st.failed ? st.reason : "syntax error");
+		    st.e.failed ? st.e.reason : "syntax error");
 		goto fail;
 	}
 	/*

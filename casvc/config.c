@@ -16,9 +16,8 @@
 #include "config.h"
 
 struct parse_state {
-	struct config	*cfg;
-	char		 reason[256];	/* first error only */
-	int		 failed;
+	struct config		*cfg;
+	struct config_error	 e;	/* first error only */
 };
 
 const char *
@@ -29,50 +28,47 @@ config_default_path(void)
 	return (p != NULL && *p != '\0') ? p : "/etc/iotca/iotca.conf";
 }
 
-static int fail(struct parse_state *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-
 /* Record the first error; returns 0, which is inih's "this line is bad". */
-static int
-fail(struct parse_state *st, const char *fmt, ...)
+int
+config_fail(struct config_error *e, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!st->failed) {
+	if (!e->failed) {
 		va_start(ap, fmt);
-		vsnprintf(st->reason, sizeof(st->reason), fmt, ap);
+		vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
 		va_end(ap);
 	}
-	st->failed = 1;
+	e->failed = 1;
 	return 0;
 }
 
-static int
-set_string(char **dst, const char *value)
+int
+config_set_string(struct config_error *e, char **dst, const char *value)
 {
 	char *s = strdup(value);
 
 	if (s == NULL)
-		return -1;
+		return config_fail(e, "out of memory");
 	free(*dst);
 	*dst = s;
-	return 0;
-}
-
-static int
-set_path(struct parse_state *st, char **dst, const char *key, const char *value)
-{
-	if (value[0] != '/')
-		return fail(st, "%s must be an absolute path, not \"%s\"", key, value);
-	if (strlen(value) >= PATH_MAX)
-		return fail(st, "%s is too long", key);
-	if (set_string(dst, value) == -1)
-		return fail(st, "out of memory");
 	return 1;
 }
 
-static int
-parse_int(const char *value, int lo, int hi, int *out)
+int
+config_set_path(struct config_error *e, char **dst, const char *key,
+    const char *value)
+{
+	if (value[0] != '/')
+		return config_fail(e, "%s must be an absolute path, not \"%s\"",
+		    key, value);
+	if (strlen(value) >= PATH_MAX)
+		return config_fail(e, "%s is too long", key);
+	return config_set_string(e, dst, value);
+}
+
+int
+config_parse_long(const char *value, long lo, long hi, long *out)
 {
 	char *end;
 	long v;
@@ -80,6 +76,19 @@ parse_int(const char *value, int lo, int hi, int *out)
 	errno = 0;
 	v = strtol(value, &end, 10);
 	if (errno != 0 || end == value || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+#define fail(st, ...)	config_fail(&(st)->e, __VA_ARGS__)
+
+static int
+parse_int(const char *value, int lo, int hi, int *out)
+{
+	long v;
+
+	if (config_parse_long(value, lo, hi, &v) == -1)
 		return -1;
 	*out = (int)v;
 	return 0;
@@ -253,8 +262,7 @@ handle_ca(struct parse_state *st, const char *name, const char *value)
 	if (strcmp(name, "name") == 0) {
 		if (!valid_label(value))
 			return fail(st, "name must be one lower-case host label, not \"%s\"", value);
-		return set_string(&c->name, value) == 0 ? 1 :
-		    fail(st, "out of memory");
+		return config_set_string(&st->e, &c->name, value);
 	}
 	if (strcmp(name, "domains") == 0) {
 		struct strlist_arg a = { st, c->domains, &c->ndomains, "domains" };
@@ -287,7 +295,7 @@ handle_ca(struct parse_state *st, const char *name, const char *value)
 		return 1;
 	}
 	if (strcmp(name, "root_cert") == 0)
-		return set_path(st, &c->root_cert, "root_cert", value);
+		return config_set_path(&st->e, &c->root_cert, "root_cert", value);
 	return fail(st, "unknown key \"%s\" in [ca]", name);
 }
 
@@ -310,15 +318,12 @@ handle_key(struct parse_state *st, const char *name, const char *value)
 	if (strcmp(name, "path") == 0 || strcmp(name, "uri") == 0) {
 		if (strcmp(name, "path") == 0 && value[0] != '/')
 			return fail(st, "path must be absolute, not \"%s\"", value);
-		return set_string(&c->key, value) == 0 ? 1 :
-		    fail(st, "out of memory");
+		return config_set_string(&st->e, &c->key, value);
 	}
 	if (strcmp(name, "tcti") == 0)
-		return set_string(&c->tcti, value) == 0 ? 1 :
-		    fail(st, "out of memory");
+		return config_set_string(&st->e, &c->tcti, value);
 	if (strcmp(name, "provider") == 0)
-		return set_string(&c->provider, value) == 0 ? 1 :
-		    fail(st, "out of memory");
+		return config_set_string(&st->e, &c->provider, value);
 	return fail(st, "unknown key \"%s\" in [key]", name);
 }
 
@@ -328,11 +333,11 @@ handle_signer(struct parse_state *st, const char *name, const char *value)
 	struct config *c = st->cfg;
 
 	if (strcmp(name, "db") == 0)
-		return set_path(st, &c->db, "db", value);
+		return config_set_path(&st->e, &c->db, "db", value);
 	if (strcmp(name, "socket") == 0)
-		return set_path(st, &c->signer_socket, "socket", value);
+		return config_set_path(&st->e, &c->signer_socket, "socket", value);
 	if (strcmp(name, "admin_socket") == 0)
-		return set_path(st, &c->admin_socket, "admin_socket", value);
+		return config_set_path(&st->e, &c->admin_socket, "admin_socket", value);
 	if (strcmp(name, "frontend_users") == 0)
 		return set_idlist(st, &c->frontend_uids, 0, name, value);
 	if (strcmp(name, "frontend_groups") == 0)
@@ -344,8 +349,7 @@ handle_signer(struct parse_state *st, const char *name, const char *value)
 	if (strcmp(name, "socket_group") == 0) {
 		if (getgrnam(value) == NULL)
 			return fail(st, "socket_group: no such group \"%s\"", value);
-		return set_string(&c->socket_group, value) == 0 ? 1 :
-		    fail(st, "out of memory");
+		return config_set_string(&st->e, &c->socket_group, value);
 	}
 	return fail(st, "unknown key \"%s\" in [signer]", name);
 }
@@ -386,11 +390,11 @@ handle_audit(struct parse_state *st, const char *name, const char *value)
 	unsigned long v;
 
 	if (strcmp(name, "key") == 0)
-		return set_path(st, &c->audit_key, "key", value);
+		return config_set_path(&st->e, &c->audit_key, "key", value);
 	if (strcmp(name, "hmac_key") == 0)
-		return set_path(st, &c->audit_hmac, "hmac_key", value);
+		return config_set_path(&st->e, &c->audit_hmac, "hmac_key", value);
 	if (strcmp(name, "counter") == 0)
-		return set_path(st, &c->audit_counter, "counter", value);
+		return config_set_path(&st->e, &c->audit_counter, "counter", value);
 	if (strcmp(name, "nv_index") == 0) {
 		/* The owner's range of NV indices (TPM 2.0 Part 2, 13.1). */
 		errno = 0;
@@ -422,7 +426,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_state *st = user;
 
-	if (st->failed)
+	if (st->e.failed)
 		return 1;	/* keep the first error's line */
 	if (value == NULL || *value == '\0')
 		return fail(st, "key \"%s\" has no value", name);
@@ -520,7 +524,7 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	}
 	if (line > 0) {
 		snprintf(err, errlen, "%s:%d: %s", path, line,
-		    st.failed ? st.reason : "syntax error");
+		    st.e.failed ? st.e.reason : "syntax error");
 		goto fail;
 	}
 	if ((missing = missing_key(cfg)) != NULL) {

@@ -55,6 +55,26 @@ struct config {
 	int		 audit_checkpoint_minutes;	/* default 15 */
 };
 
+/*
+ * For programs that read a section of their own with inih (iotca-acmed's
+ * [acme]): the first error of a parse, and the value parsers config_load
+ * uses.  config_fail and the setters return what an inih handler returns:
+ * 1 for a good line, 0 after recording why it is not.
+ */
+struct config_error {
+	char	 reason[256];
+	int	 failed;
+};
+
+int	 config_fail(struct config_error *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+int	 config_set_string(struct config_error *, char **dst, const char *value);
+/* An absolute path shorter than PATH_MAX. */
+int	 config_set_path(struct config_error *, char **dst, const char *key,
+	    const char *value);
+/* A decimal integer in lo..hi: 0, or -1. */
+int	 config_parse_long(const char *value, long lo, long hi, long *out);
+
 /* Load and validate path into cfg; -1 and one line "FILE:LINE: reason" on error. */
 int	 config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 void	 config_free(struct config *);
