@@ -182,7 +182,6 @@ acme_config_load(const char *path, struct acme_config *cfg, char *err,
     size_t errlen)
 {
 	struct parse_state st;
-	int line;
 
 	memset(cfg, 0, sizeof(*cfg));
 	memset(&st, 0, sizeof(st));
@@ -191,20 +190,8 @@ acme_config_load(const char *path, struct acme_config *cfg, char *err,
 	cfg->tlsalpn01_port = 443;
 	cfg->order_lifetime = 7L * 86400;
 
-	line = ini_parse(path, handler, &st);
-	if (line == -1) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+	if (config_ini_parse(path, handler, &st, &st.e, err, errlen) == -1)
 		goto fail;
-	}
-	if (line == -2) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
-	if (line > 0) {
-		snprintf(err, errlen, "%s:%d: %s", path, line,
-		    st.e.failed ? st.e.reason : "syntax error");
-		goto fail;
-	}
 	/*
 	 * With socket activation (iotca-acmed.socket) systemd hands over the
 	 * listening sockets and "listen" may be left out; base_url then says

@@ -81,6 +81,25 @@ config_parse_long(const char *value, long lo, long hi, long *out)
 	return 0;
 }
 
+int
+config_ini_parse(const char *path,
+    int (*handler)(void *, const char *, const char *, const char *),
+    void *user, const struct config_error *e, char *err, size_t errlen)
+{
+	int line = ini_parse(path, handler, user);
+
+	if (line == 0)
+		return 0;
+	if (line == -1)
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+	else if (line == -2)
+		snprintf(err, errlen, "%s: out of memory", path);
+	else
+		snprintf(err, errlen, "%s:%d: %s", path, line,
+		    e->failed ? e->reason : "syntax error");
+	return -1;
+}
+
 #define fail(st, ...)	config_fail(&(st)->e, __VA_ARGS__)
 
 static int
@@ -498,7 +517,6 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
 	struct parse_state st;
 	const char *missing;
-	int line;
 
 	memset(cfg, 0, sizeof(*cfg));
 	memset(&st, 0, sizeof(st));
@@ -513,20 +531,8 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	cfg->audit_checkpoint_minutes = 15;
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
 
-	line = ini_parse(path, handler, &st);
-	if (line == -1) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+	if (config_ini_parse(path, handler, &st, &st.e, err, errlen) == -1)
 		goto fail;
-	}
-	if (line == -2) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
-	if (line > 0) {
-		snprintf(err, errlen, "%s:%d: %s", path, line,
-		    st.e.failed ? st.e.reason : "syntax error");
-		goto fail;
-	}
 	if ((missing = missing_key(cfg)) != NULL) {
 		snprintf(err, errlen, "%s: missing %s", path, missing);
 		goto fail;

@@ -75,6 +75,12 @@ int	 config_set_path(struct config_error *, char **dst, const char *key,
 /* A decimal integer in lo..hi: 0, or -1. */
 int	 config_parse_long(const char *value, long lo, long hi, long *out);
 
+/* Run inih's parser over path with handler and user; 0, or -1 with
+ * "FILE:LINE: reason" (the first error recorded in e) in err. */
+int	 config_ini_parse(const char *path,
+	    int (*handler)(void *, const char *, const char *, const char *),
+	    void *user, const struct config_error *e, char *err, size_t errlen);
+
 /* Load and validate path into cfg; -1 and one line "FILE:LINE: reason" on error. */
 int	 config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 void	 config_free(struct config *);
