@@ -7,72 +7,22 @@ Starts its own devstack (file key) and stops it.
 """
 import json
 import os
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
-SRC = os.environ["IOTCA_SRC"]
-BIN = os.environ["IOTCA_BIN"]
-DEVSTACK = os.path.join(SRC, "scripts", "devstack")
-
-
-def call(path, req):
-    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-        s.settimeout(30)
-        s.connect(path)
-        s.send(json.dumps(req).encode())
-        return json.loads(s.recv(1 << 17))
-
-
-def make_csr(workdir, cn, sans):
-    key = os.path.join(workdir, cn + ".key")
-    csr = os.path.join(workdir, cn + ".csr")
-    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-384", "-nodes", "-keyout", key,
-                    "-out", csr, "-subj", "/CN=" + cn, "-addext",
-                    "subjectAltName=" + ",".join(sans)],
-                   check=True, capture_output=True)
-    with open(csr) as f:
-        return f.read()
-
-
-class Stack:
-    def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix="iotca-appr.")
-        self.dir = os.path.join(self.tmp, "stack")
-        self.start()
-        self.signer = os.path.join(self.dir, "signer.sock")
-        self.admin = os.path.join(self.dir, "admin.sock")
-        self.root = os.path.join(self.dir, "root.pem")
-
-    def start(self):
-        subprocess.run([DEVSTACK, "start", self.dir, "--key", "file"],
-                       check=True, capture_output=True)
-
-    def stop(self):
-        subprocess.run([DEVSTACK, "stop", self.dir], check=True,
-                       capture_output=True)
-
-    def iotca(self, *args, ok=True):
-        r = subprocess.run([os.path.join(BIN, "iotca"), "--socket",
-                            self.admin] + list(args),
-                           capture_output=True, text=True)
-        if ok and r.returncode != 0:
-            raise AssertionError("iotca %s: %s" % (args, r.stderr))
-        return r
-
-    def log(self):
-        with open(os.path.join(self.dir, "signer.log")) as f:
-            return f.read()
+# The devstack wrapper and signer-socket call shared by the Python tests.
+sys.dont_write_bytecode = True      # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                os.pardir, "lib"))
+from iotca_stack import Stack, call, make_csr  # noqa: E402
 
 
 class Approvals(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.st = Stack()
+        cls.st = Stack(prefix="iotca-appr.", key="file")
         cls.work = cls.st.tmp
 
     @classmethod

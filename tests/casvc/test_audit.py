@@ -12,125 +12,24 @@ key store given (tpm2: swtpm behind tpm2-abrmd).
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
-SRC = os.environ["IOTCA_SRC"]
-BIN = os.environ["IOTCA_BIN"]
-DEVSTACK = os.path.join(SRC, "scripts", "devstack")
+# The devstack wrapper and signer-socket call shared by the Python tests.
+sys.dont_write_bytecode = True      # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                os.pardir, "lib"))
+from iotca_stack import Stack, call, make_csr  # noqa: E402
+
 STORE = sys.argv.pop(1) if len(sys.argv) > 1 else "file"
-
-
-def call(path, req):
-    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-        s.settimeout(30)
-        s.connect(path)
-        s.send(json.dumps(req).encode())
-        return json.loads(s.recv(1 << 17))
-
-
-def make_csr(workdir, cn, sans):
-    key = os.path.join(workdir, cn + ".key")
-    csr = os.path.join(workdir, cn + ".csr")
-    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-384", "-nodes", "-keyout", key,
-                    "-out", csr, "-subj", "/CN=" + cn, "-addext",
-                    "subjectAltName=" + ",".join(sans)],
-                   check=True, capture_output=True)
-    with open(csr) as f:
-        return f.read()
-
-
-class Stack:
-    def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix="iotca-audit.")
-        self.dir = os.path.join(self.tmp, "stack")
-        self.signer = os.path.join(self.dir, "signer.sock")
-        self.admin = os.path.join(self.dir, "admin.sock")
-        self.db = os.path.join(self.dir, "signer.db")
-        self.start()
-
-    def start(self):
-        r = subprocess.run([DEVSTACK, "start", self.dir, "--key", STORE],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            raise AssertionError("devstack start: " + r.stderr)
-
-    def stop(self):
-        subprocess.run([DEVSTACK, "stop", self.dir], check=True,
-                       capture_output=True)
-
-    # The signer alone is stopped and started for the tampering cases: the
-    # TPM (and the ACME front end, which a broken log would refuse its
-    # server certificate) stay up.
-    def stop_signer(self):
-        pidfile = os.path.join(self.dir, "signer.pid")
-        with open(pidfile) as f:
-            pid = int(f.read())
-        os.kill(pid, 15)
-        if getattr(self, "proc", None) is not None and self.proc.pid == pid:
-            self.proc.wait(timeout=10)      # ours: reap it
-            return
-        for _ in range(100):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
-        raise AssertionError("iotca-signer did not stop")
-
-    def start_signer(self):
-        env = dict(os.environ)
-        with open(os.path.join(self.dir, "env")) as f:
-            for line in f:
-                k, _, v = line.strip().removeprefix("export ").partition("=")
-                env[k] = v
-        with open(os.path.join(self.dir, "signer.log"), "a") as log:
-            p = subprocess.Popen([os.path.join(BIN, "iotca-signer"), "-c",
-                                  os.path.join(self.dir, "iotca.conf")],
-                                 stdout=log, stderr=log, env=env,
-                                 start_new_session=True)
-        self.proc = p
-        with open(os.path.join(self.dir, "signer.pid"), "w") as f:
-            f.write("%d\n" % p.pid)
-        for _ in range(200):
-            if self.iotca("status", ok=False).returncode == 0:
-                return
-            if p.poll() is not None:
-                raise AssertionError("iotca-signer exited: " + self.log())
-            time.sleep(0.1)
-        raise AssertionError("iotca-signer did not answer")
-
-    def iotca(self, *args, ok=True):
-        r = subprocess.run([os.path.join(BIN, "iotca"), "--socket",
-                            self.admin] + list(args),
-                           capture_output=True, text=True)
-        if ok and r.returncode != 0:
-            raise AssertionError("iotca %s: %s" % (args, r.stderr))
-        return r
-
-    def sql(self, statement, db=None):
-        """The attacker's tool: the sqlite3 command on the live file."""
-        r = subprocess.run(["sqlite3", "-cmd", ".timeout 5000",
-                            db or self.db, statement],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            raise AssertionError("sqlite3 %s: %s" % (statement, r.stderr))
-        return r.stdout.strip()
-
-    def log(self):
-        with open(os.path.join(self.dir, "signer.log")) as f:
-            return f.read()
 
 
 class Audit(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.st = Stack()
+        cls.st = Stack(prefix="iotca-audit.", key=STORE)
         cls.work = cls.st.tmp
         cls.serials = []
 
