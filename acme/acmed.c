@@ -28,6 +28,7 @@
 #include "acmed.h"
 #include "acmedb.h"
 #include "http.h"
+#include "keycache.h"
 #include "listener.h"
 #include "log.h"
 #include "nonce.h"
@@ -223,6 +224,10 @@ run(struct acmed *a)
 		log_msg(LOG_ERR, "cannot set up signals");
 		return 1;
 	}
+	if ((a->keys = keycache_new()) == NULL) {
+		log_msg(LOG_ERR, "out of memory");
+		return 1;
+	}
 	if (acmedb_open(a->acme.db, &a->db, err, sizeof(err)) == -1 ||
 	    (a->nonces = nonces_new()) == NULL ||
 	    (a->vpool = vpool_new(a, err, sizeof(err))) == NULL) {
@@ -254,6 +259,7 @@ out:
 	if (!db_busy)
 		acmedb_close(a->db);
 	nonces_free(a->nonces);
+	keycache_free(a->keys);
 	return rc;
 }
 

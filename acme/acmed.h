@@ -14,6 +14,7 @@
 #include "acmed_config.h"
 
 struct acmedb;
+struct keycache;
 struct nonces;
 struct vpool;
 struct tlscert;
@@ -25,6 +26,7 @@ struct acmed {
 	const char		*domains[CONFIG_MAX_LIST];
 	struct acmedb		*db;
 	struct nonces		*nonces;
+	struct keycache		*keys;		/* account keys by thumbprint */
 	struct vpool		*vpool;
 	/* The root PEM as the signer gave it with our TLS certificate. */
 	pthread_mutex_t		 root_lock;

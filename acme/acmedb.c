@@ -21,9 +21,25 @@
 #include "jws.h"
 #include "log.h"
 
+/*
+ * Prepared statements, kept for the life of the handle: parsing SQL was a
+ * seventh of the front end's CPU under load.  The key is the address of the
+ * statement's text, a string literal at each call site, so no text is
+ * compared.  Every use is under the handle's lock; a statement already in
+ * use (a query nested in another of the same text) gets a fresh one.
+ */
+#define STMT_CACHE	48
+
+struct cached_stmt {
+	const char	*sql;
+	sqlite3_stmt	*st;
+	int		 busy;
+};
+
 struct acmedb {
-	pthread_mutex_t	 lock;
-	sqlite3		*db;
+	pthread_mutex_t		 lock;
+	sqlite3			*db;
+	struct cached_stmt	 stmts[STMT_CACHE];
 };
 
 static const char schema[] =
@@ -123,8 +139,12 @@ fail:
 void
 acmedb_close(struct acmedb *d)
 {
+	size_t i;
+
 	if (d == NULL)
 		return;
+	for (i = 0; i < STMT_CACHE && d->stmts[i].sql != NULL; i++)
+		sqlite3_finalize(d->stmts[i].st);
 	if (sqlite3_close(d->db) != SQLITE_OK)
 		log_msg(LOG_ERR, "acme.db: close: %s", sqlite3_errmsg(d->db));
 	pthread_mutex_destroy(&d->lock);
@@ -146,6 +166,61 @@ acmedb_new_id(char id[ID_LEN])
 }
 
 /*
+ * The statement for sql, ready to bind: from the cache, or prepared now (and
+ * kept while the cache has room).  NULL on error (logged).
+ */
+static sqlite3_stmt *
+cached(struct acmedb *d, const char *sql)
+{
+	struct cached_stmt *c = NULL;
+	sqlite3_stmt *st;
+	size_t i;
+
+	for (i = 0; i < STMT_CACHE; i++) {
+		if (d->stmts[i].sql == sql) {
+			if (d->stmts[i].busy)
+				break;
+			d->stmts[i].busy = 1;
+			return d->stmts[i].st;
+		}
+		if (d->stmts[i].sql == NULL) {
+			c = &d->stmts[i];
+			break;
+		}
+	}
+	if (sqlite3_prepare_v3(d->db, sql, -1, c != NULL ?
+	    SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) != SQLITE_OK) {
+		db_fail(d, "prepare");
+		return NULL;
+	}
+	if (c != NULL) {
+		c->sql = sql;
+		c->st = st;
+		c->busy = 1;
+	}
+	return st;
+}
+
+/* Done with st: reset and unbind a cached statement, finalize any other. */
+static void
+release(struct acmedb *d, sqlite3_stmt *st)
+{
+	size_t i;
+
+	for (i = 0; i < STMT_CACHE && d->stmts[i].sql != NULL; i++) {
+		if (d->stmts[i].st == st) {
+			/* reset repeats the last step's error, already handled */
+			(void)sqlite3_reset(st);
+			if (sqlite3_clear_bindings(st) != SQLITE_OK)
+				db_fail(d, "clear bindings");
+			d->stmts[i].busy = 0;
+			return;
+		}
+	}
+	sqlite3_finalize(st);
+}
+
+/*
  * Prepare sql and bind its parameters from fmt: 's' text (NULL binds NULL),
  * 'i' int64.  NULL on error (logged).
  */
@@ -156,10 +231,8 @@ prep(struct acmedb *d, const char *sql, const char *fmt, ...)
 	va_list ap;
 	int i, rc = SQLITE_OK;
 
-	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		db_fail(d, "prepare");
+	if ((st = cached(d, sql)) == NULL)
 		return NULL;
-	}
 	va_start(ap, fmt);
 	for (i = 0; fmt[i] != '\0' && rc == SQLITE_OK; i++) {
 		if (fmt[i] == 's') {
@@ -173,7 +246,7 @@ prep(struct acmedb *d, const char *sql, const char *fmt, ...)
 	va_end(ap);
 	if (rc != SQLITE_OK) {
 		db_fail(d, "bind");
-		sqlite3_finalize(st);
+		release(d, st);
 		return NULL;
 	}
 	return st;
@@ -189,7 +262,7 @@ run(struct acmedb *d, sqlite3_stmt *st, int want_change)
 	if (st == NULL)
 		return -1;
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	release(d, st);
 	if (rc == SQLITE_CONSTRAINT && sqlite3_extended_errcode(d->db) ==
 	    SQLITE_CONSTRAINT_UNIQUE)
 		return ACMEDB_CONFLICT;
@@ -244,7 +317,7 @@ dup_text(sqlite3_stmt *st, int col, int *oom)
 
 /*
  * Step a one-row query and hand the row to fill(); NOTFOUND if none.
- * Always finalizes.
+ * Always releases the statement.
  */
 static int
 one_row(struct acmedb *d, sqlite3_stmt *st,
@@ -261,7 +334,7 @@ one_row(struct acmedb *d, sqlite3_stmt *st,
 		rc = ACMEDB_NOTFOUND;
 	else
 		rc = db_fail(d, "query");
-	sqlite3_finalize(st);
+	release(d, st);
 	return rc;
 }
 
@@ -507,7 +580,7 @@ orders_of_account(struct acmedb *d, const char *acct, size_t offset,
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < limit)
 		copy_text(ids[(*n)++], ID_LEN, st, 0);
-	sqlite3_finalize(st);
+	release(d, st);
 	rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(d, "orders");
 	pthread_mutex_unlock(&d->lock);
 	return rc;
@@ -607,7 +680,7 @@ many_rows(struct acmedb *d, sqlite3_stmt *st,
 		}
 		(*n)++;
 	}
-	sqlite3_finalize(st);
+	release(d, st);
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(d, "query");
 }
 
@@ -758,7 +831,7 @@ challs_processing(struct acmedb *d, char (*ids)[ID_LEN], size_t max,
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max)
 		copy_text(ids[(*n)++], ID_LEN, st, 0);
-	sqlite3_finalize(st);
+	release(d, st);
 	rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(d, "challenges");
 	pthread_mutex_unlock(&d->lock);
 	return rc;

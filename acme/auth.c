@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "keycache.h"
 #include "nonce.h"
 
 int
@@ -75,12 +76,15 @@ key_from_kid(struct req *r, struct resp *rs)
 	if (rc != 0)
 		return -1;
 	r->have_acct = 1;
-	if ((jwk = json_loads(r->acct.jwk, 0, NULL)) == NULL)
-		return -1;
-	r->key = jws_jwk_to_pkey(jwk, &e);
-	json_decref(jwk);
-	if (r->key == NULL)
-		return -1;
+	if ((r->key = keycache_get(r->a->keys, r->acct.thumb)) == NULL) {
+		if ((jwk = json_loads(r->acct.jwk, 0, NULL)) == NULL)
+			return -1;
+		r->key = jws_jwk_to_pkey(jwk, &e);
+		json_decref(jwk);
+		if (r->key == NULL)
+			return -1;
+		keycache_put(r->a->keys, r->acct.thumb, r->key);
+	}
 	snprintf(r->thumb, sizeof(r->thumb), "%s", r->acct.thumb);
 	return 0;
 }
