@@ -441,8 +441,9 @@ anchor_sign(struct anchor *a, const unsigned char *msg, size_t msglen,
 
 	*sig = NULL;
 	if (a->mode == ANCHOR_TPM2)
-		ctx = ks_sign_ctx(a->ks, a->sign_key, err, errlen);
-	else if ((ctx = EVP_MD_CTX_new()) != NULL &&
+		return ks_sign(a->ks, a->sign_key, msg, msglen, sig, siglen,
+		    err, errlen);
+	if ((ctx = EVP_MD_CTX_new()) != NULL &&
 	    EVP_DigestSignInit_ex(ctx, NULL, "SHA384", NULL, NULL, a->sign_key,
 	    NULL) != 1) {
 		EVP_MD_CTX_free(ctx);

@@ -52,19 +52,12 @@ static int
 sign_bytes(struct ks *ks, EVP_PKEY *key, const unsigned char *tbs,
     size_t tbslen, ASN1_BIT_STRING *sig, char *err, size_t errlen)
 {
-	EVP_MD_CTX *ctx;
 	unsigned char *buf = NULL;
 	size_t len = 0;
 	int rc = -1;
 
-	if ((ctx = ks_sign_ctx(ks, key, err, errlen)) == NULL)
+	if (ks_sign(ks, key, tbs, tbslen, &buf, &len, err, errlen) == -1)
 		return -1;
-	if (EVP_DigestSign(ctx, NULL, &len, tbs, tbslen) != 1 ||
-	    (buf = malloc(len)) == NULL ||
-	    EVP_DigestSign(ctx, buf, &len, tbs, tbslen) != 1) {
-		fail(err, errlen, "signing failed");
-		goto out;
-	}
 	if (ASN1_BIT_STRING_set(sig, buf, (int)len) != 1) {
 		fail(err, errlen, "cannot store the signature");
 		goto out;
@@ -75,7 +68,6 @@ sign_bytes(struct ks *ks, EVP_PKEY *key, const unsigned char *tbs,
 	rc = 0;
 out:
 	free(buf);
-	EVP_MD_CTX_free(ctx);
 	return rc;
 }
 

@@ -682,35 +682,45 @@ ks_digest_for(const EVP_PKEY *pkey)
 	return "SHA384";
 }
 
-EVP_MD_CTX *
-ks_sign_ctx(struct ks *ks, EVP_PKEY *key, char *err, size_t errlen)
+/*
+ * "provider=<name of the provider that holds key>" into propq.  With tpm2
+ * and default both loaded, an unqualified fetch may pick the default
+ * provider's signature, which has no private key to use ("missing private
+ * key").
+ */
+static int
+key_propq(EVP_PKEY *key, char propq[KS_PROPQ_MAX], const char **name,
+    char *err, size_t errlen)
 {
-	const OSSL_PROVIDER	*prov;
-	const char		*name;
-	char			 propq[KS_PROPQ_MAX];
-	EVP_MD_CTX		*mctx;
-	int			 n;
+	const OSSL_PROVIDER *prov;
+	int n;
 
 	if (key == NULL) {
 		ks_err(err, errlen, "no key to sign with");
-		return NULL;
+		return -1;
 	}
-	/*
-	 * Name the provider that holds this key, found from the key itself:
-	 * with tpm2 and default both loaded, an unqualified fetch may pick
-	 * the default provider's signature, which has no private key to use
-	 * ("missing private key").
-	 */
 	if ((prov = EVP_PKEY_get0_provider(key)) == NULL ||
-	    (name = OSSL_PROVIDER_get0_name(prov)) == NULL) {
+	    (*name = OSSL_PROVIDER_get0_name(prov)) == NULL) {
 		ks_err(err, errlen, "key is not held by any provider");
-		return NULL;
+		return -1;
 	}
-	n = snprintf(propq, sizeof(propq), "provider=%s", name);
-	if (n < 0 || (size_t)n >= sizeof(propq)) {
+	n = snprintf(propq, KS_PROPQ_MAX, "provider=%s", *name);
+	if (n < 0 || n >= KS_PROPQ_MAX) {
 		ks_err(err, errlen, "provider name too long");
-		return NULL;
+		return -1;
 	}
+	return 0;
+}
+
+EVP_MD_CTX *
+ks_sign_ctx(struct ks *ks, EVP_PKEY *key, char *err, size_t errlen)
+{
+	const char	*name;
+	char		 propq[KS_PROPQ_MAX];
+	EVP_MD_CTX	*mctx;
+
+	if (key_propq(key, propq, &name, err, errlen) == -1)
+		return NULL;
 	if ((mctx = EVP_MD_CTX_new()) == NULL) {
 		ks_err(err, errlen, "out of memory");
 		return NULL;
@@ -723,4 +733,59 @@ ks_sign_ctx(struct ks *ks, EVP_PKEY *key, char *err, size_t errlen)
 		return NULL;
 	}
 	return mctx;
+}
+
+/*
+ * The message is hashed here, in software, and only the digest goes to the
+ * key's provider: a TPM then runs one command (TPM2_Sign) instead of
+ * hashing the message itself first (TPM2_Hash, or a hash sequence of three
+ * commands for a message over 1 KiB), each a round trip through the
+ * resource manager.  A TPM needs its own hash only for restricted keys,
+ * whose ticket proves the message did not start with TPM_GENERATED; the
+ * CA's keys are ordinary signing keys.
+ */
+int
+ks_sign(struct ks *ks, EVP_PKEY *key, const unsigned char *msg, size_t len,
+    unsigned char **sig, size_t *siglen, char *err, size_t errlen)
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen;
+	const char	*name;
+	char		 propq[KS_PROPQ_MAX];
+	EVP_MD		*dg = NULL;
+	EVP_PKEY_CTX	*pctx = NULL;
+	int		 rc = -1;
+
+	*sig = NULL;
+	*siglen = 0;
+	if (key_propq(key, propq, &name, err, errlen) == -1)
+		return -1;
+	if ((dg = EVP_MD_fetch(ks->libctx, ks_digest_for(key),
+	    "provider=default")) == NULL ||
+	    EVP_Digest(msg, len, md, &mdlen, dg, NULL) != 1) {
+		ks_err(err, errlen, "cannot hash with %s", ks_digest_for(key));
+		goto out;
+	}
+	if ((pctx = EVP_PKEY_CTX_new_from_pkey(ks->libctx, key, propq)) == NULL ||
+	    EVP_PKEY_sign_init(pctx) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(pctx, dg) != 1) {
+		ks_err(err, errlen, "provider %s cannot sign a %s digest with "
+		    "this key", name, ks_digest_for(key));
+		goto out;
+	}
+	if (EVP_PKEY_sign(pctx, NULL, siglen, md, mdlen) != 1 ||
+	    (*sig = malloc(*siglen)) == NULL ||
+	    EVP_PKEY_sign(pctx, *sig, siglen, md, mdlen) != 1) {
+		ks_err(err, errlen, "provider %s: signing failed", name);
+		free(*sig);
+		*sig = NULL;
+		*siglen = 0;
+		goto out;
+	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(md, sizeof(md));
+	EVP_PKEY_CTX_free(pctx);
+	EVP_MD_free(dg);
+	return rc;
 }

@@ -91,6 +91,15 @@ const char	*ks_digest_for(const EVP_PKEY *);
  */
 EVP_MD_CTX	*ks_sign_ctx(struct ks *, EVP_PKEY *key, char *err, size_t errlen);
 
+/*
+ * Sign msg with key (ks_digest_for(key), hashed in software, the digest
+ * signed by the key's provider).  *sig is malloc'ed: DER ECDSA-Sig-Value or
+ * an RSA PKCS#1 v1.5 signature, as EVP_DigestSign would give.
+ */
+int		 ks_sign(struct ks *, EVP_PKEY *key, const unsigned char *msg,
+		    size_t len, unsigned char **sig, size_t *siglen,
+		    char *err, size_t errlen);
+
 /* 1 if the key's private part lives in a hardware store (tpm2 or provider). */
 int		 ks_is_hardware(const struct ks *);
 
