@@ -6,11 +6,15 @@
  * responder (shared by all threads), finalize with a fresh P-384 key and
  * CSR, certificate download.  Each thread orders the same name every time
  * (bench-<thread>.<domain>), like a device renewing; --unique-names gives
- * every flow a new name (bench-<thread>-<n>.<domain>).
+ * every flow a new name (bench-<thread>-<n>.<domain>).  --one-new-order lets
+ * only one client at a time send its new-order request: Debian's Pebble 2.4
+ * deadlocks when two run at once (its newOrder takes the store's lock, then
+ * each authorization's, while another newOrder holds its new authorization's
+ * lock and waits for the store's).
  *
  * usage: acme_throughput --directory URL [--ca FILE] [--clients N]
  *            [--seconds S] [--http01-port P] [--domain D] [--poll-ms MS]
- *            [--unique-names]
+ *            [--unique-names] [--one-new-order]
  *
  * Prints "key: value" lines: flows, flows/s, p50_ms, p99_ms, errors and
  * per-flow request, poll, badNonce and http-01 counts.  Flows/s counts the
@@ -41,6 +45,7 @@ struct options {
 	double		 seconds;
 	long		 poll_ms;
 	int		 unique;	/* a new name for every flow */
+	int		 one_new_order;	/* new-order requests one at a time */
 };
 
 struct worker {
@@ -48,6 +53,7 @@ struct worker {
 	const struct options	*opt;
 	struct acme_http01	*responder;
 	pthread_barrier_t	*start;
+	pthread_mutex_t		*new_order;	/* with --one-new-order */
 	double			 deadline;	/* start flows until then */
 	double			*lat;		/* seconds per completed flow */
 	size_t			 nlat, caplat;
@@ -74,7 +80,7 @@ usage(void)
 	fprintf(stderr, "usage: acme_throughput --directory URL [--ca FILE] "
 	    "[--clients N] [--seconds S]\n"
 	    "           [--http01-port P] [--domain D] [--poll-ms MS] "
-	    "[--unique-names]\n");
+	    "[--unique-names] [--one-new-order]\n");
 	exit(2);
 }
 
@@ -103,7 +109,12 @@ flow(struct worker *w, struct acme_client *c, const char *name,
 	char			*pem = NULL;
 	int			 rc = -1;
 
-	if ((o = acme_order_new(c, names, 1, err)) == NULL)
+	if (w->opt->one_new_order)
+		pthread_mutex_lock(w->new_order);
+	o = acme_order_new(c, names, 1, err);
+	if (w->opt->one_new_order)
+		pthread_mutex_unlock(w->new_order);
+	if (o == NULL)
 		return -1;
 	if (acme_order_authorize_http01(c, o, w->responder, FLOW_TIMEOUT_MS,
 	    err) == 0 &&
@@ -208,11 +219,13 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "domain", required_argument, NULL, 'D' },
 		{ "poll-ms", required_argument, NULL, 'P' },
 		{ "unique-names", no_argument, NULL, 'u' },
+		{ "one-new-order", no_argument, NULL, '1' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char	*end;
 	int	 ch;
 
+	memset(o, 0, sizeof(*o));
 	o->clients = 32;
 	o->seconds = 10;
 	o->port = 5002;
@@ -229,6 +242,7 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'p': o->port = (int)strtol(optarg, &end, 10); break;
 		case 'P': o->poll_ms = strtol(optarg, &end, 10); break;
 		case 'u': o->unique = 1; continue;
+		case '1': o->one_new_order = 1; continue;
 		default: usage();
 		}
 		if (ch != 'd' && ch != 'a' && ch != 'D' &&
@@ -249,6 +263,7 @@ main(int argc, char **argv)
 	struct worker		*w;
 	struct acme_http01	*responder;
 	pthread_barrier_t	 start;
+	pthread_mutex_t		 new_order = PTHREAD_MUTEX_INITIALIZER;
 	pthread_t		*t;
 	double			 t0, done = 0, *all;
 	size_t			 n = 0, k;
@@ -281,6 +296,7 @@ main(int argc, char **argv)
 		w[i].opt = &opt;
 		w[i].responder = responder;
 		w[i].start = &start;
+		w[i].new_order = &new_order;
 		if ((rc = pthread_create(&t[i], NULL, run, &w[i])) != 0) {
 			fprintf(stderr, "acme_throughput: thread: %s\n",
 			    strerror(rc));
