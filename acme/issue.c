@@ -97,8 +97,11 @@ issue_ask(struct acmed *a, struct order *o, const char *thumb,
 	int rc;
 
 	*out = ISSUE_PENDING;
+	/* The signer knows the requester by the ACME account's ID, which a key
+	 * change keeps: approvals and revocation rights follow the account,
+	 * not whichever key it has today (DESIGN: "the same account"). */
 	if ((req = json_pack("{s:s, s:s, s:s}", "op", "issue", "csr", o->csr,
-	    "account", thumb)) == NULL)
+	    "account", o->account)) == NULL)
 		return -1;
 	resp = signer_call(a->ca.signer_socket, req, err, sizeof(err));
 	json_decref(req);

@@ -1,6 +1,6 @@
 /*
  * issue: finishing a processing order through the signer (op issue on
- * signer.sock with the CSR and the account key's thumbprint) and recording
+ * signer.sock with the CSR and the ACME account's ID) and recording
  * the answer: a certificate (order valid), a pending operator approval
  * (order stays processing, ask again later), or a refusal (order invalid
  * with the reason).  A signer that cannot be reached leaves the order
@@ -21,7 +21,10 @@ enum issue_outcome {
 	ISSUE_REFUSED,		/* o->error holds the problem, order invalid */
 };
 
-/* Ask the signer now and update o and acme.db; -1 on a database error. */
+/*
+ * Ask the signer now and update o and acme.db; -1 on a database error.
+ * thumb (the account key's thumbprint now) is kept with the certificate.
+ */
 int	issue_ask(struct acmed *, struct order *, const char *thumb,
 	    enum issue_outcome *);
 

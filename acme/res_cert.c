@@ -125,7 +125,7 @@ ask_revoke(struct req *r, struct resp *rs, struct cert *c, const char *why)
 	int rc;
 
 	if ((req = json_pack("{s:s, s:s, s:s, s:s}", "op", "revoke", "serial",
-	    c->serial, "reason", why, "account", c->issued_to)) == NULL)
+	    c->serial, "reason", why, "account", c->account)) == NULL)
 		return -1;
 	resp = signer_call(r->a->ca.signer_socket, req, err, sizeof(err));
 	json_decref(req);

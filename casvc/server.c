@@ -701,7 +701,8 @@ asn1_epoch(const ASN1_TIME *t)
 	return timegm(&tm);
 }
 
-/* An account is the front end's opaque account key thumbprint: keep it tame. */
+/* An account is the front end's opaque, stable name for the requester (its
+ * ACME account ID): keep it tame. */
 static int
 valid_account(const char *a)
 {

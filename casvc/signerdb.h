@@ -23,7 +23,7 @@ struct cert_record {
 	const char	*serial_hex;	/* upper-case hex */
 	const char	*device_id;
 	const json_t	*names;		/* array of strings: DNS names, then IPs */
-	const char	*account;	/* ACME account key thumbprint, or NULL */
+	const char	*account;	/* the front end's account name, or NULL */
 	const char	*requested_by;	/* "operator uid 0 (root)", "frontend uid 998" */
 	time_t		 not_before, not_after;
 	const char	*pem;

@@ -387,8 +387,9 @@ if approve:
     pend = json.loads(subprocess.run([BIN + "/iotca", "--json", "pending"],
                       check=True, capture_output=True).stdout)
     mine = [p for p in pend if p["device_id"] == "dev-2"]
-    check(len(mine) == 1 and mine[0]["account"] == key.thumb,
-          "the signer has one pending request for dev-2 by this account", pend)
+    check(len(mine) == 1 and mine[0]["account"] == kid.rsplit("/", 1)[-1],
+          "the signer has one pending request for dev-2 by this account "
+          "(its account ID)", pend)
     subprocess.run([BIN + "/iotca", "approve", str(mine[0]["id"])], check=True,
                    stdout=subprocess.DEVNULL)
     time.sleep(3.5)
@@ -528,6 +529,20 @@ r = post(newkey, kid, None, kid)
 check(r.status == 200, "the new key signs for the account", r.body)
 r = post(key, kid, None, kid)
 check(r.status >= 400, "the old key no longer does")
+# The account keeps its approval across the key change: a renewal for
+# dev-2 signed with the new key is issued without the operator.
+r = new_order(newkey, kid, [("dns", "dev-2.local")])
+check(r.status == 201, "renewal order with the new key", r.body)
+ren_url, ren = r.headers["Location"], r.json()
+a = solve(newkey, kid, ren["authorizations"][0])
+check(a["status"] == "valid", "renewal authorization valid", a)
+_, der = csr_der(["dev-2.local"], cn="dev-2")
+r = post(newkey, ren["finalize"], {"csr": b64(der)}, kid)
+check(r.status == 200 and r.json()["status"] == "valid",
+      "after keyChange a renewal needs no operator: valid at once", r.body)
+r = post(newkey, r.json().get("certificate", ren_url), None, kid)
+check(r.status == 200 and r.body.count(b"BEGIN CERTIFICATE") == 2,
+      "renewed certificate downloaded", r.status)
 inner = jws(other_key, directory["keyChange"], {"account": kid,
             "oldKey": newkey.jwk}, nonce_=False)
 r = post(newkey, directory["keyChange"], json.loads(inner), kid)
