@@ -563,6 +563,18 @@ order_transition(struct acmedb *d, const char *id, const char *from,
 }
 
 int
+order_expire(struct acmedb *d, const char *id, const char *error)
+{
+	int rc;
+
+	pthread_mutex_lock(&d->lock);
+	rc = run(d, prep(d, "UPDATE orders SET status = 'invalid', error = ?"
+	    " WHERE id = ? AND status = 'processing'", "ss", error, id), 1);
+	pthread_mutex_unlock(&d->lock);
+	return rc;
+}
+
+int
 orders_of_account(struct acmedb *d, const char *acct, size_t offset,
     size_t limit, char (*ids)[ID_LEN], size_t *n)
 {

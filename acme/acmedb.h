@@ -110,6 +110,12 @@ int	 order_get(struct acmedb *, const char *id, struct order *);
 /* Write status, error, csr, request, asked_at, retry_after. */
 int	 order_update(struct acmedb *, const struct order *);
 /* Move an order from one status to another; NOTFOUND if it was not in from. */
+/*
+ * processing -> invalid with error (a problem document), only if the order
+ * is still processing: a certificate recorded meanwhile wins.  NOTFOUND if
+ * it was not.
+ */
+int	 order_expire(struct acmedb *, const char *id, const char *error);
 int	 order_transition(struct acmedb *, const char *id, const char *from,
 	    const char *to);
 /* Order ids of an account, newest first, skipping invalid ones. */

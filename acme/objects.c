@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "http.h"
+#include "log.h"
 #include "objects.h"
 
 static int
@@ -174,6 +175,47 @@ status_from_authzs(const struct authz *az, size_t n, time_t now)
 	return n > 0 && valid == n ? "ready" : "pending";
 }
 
+/*
+ * An order that waited for the operator past its expiry (RFC 8555 7.1.3)
+ * ends invalid; the approval request stays with the signer, so once the
+ * operator approves, the device's next order is issued at once.
+ */
+static int
+expire_processing(struct acmed *a, struct order *o)
+{
+	char detail[256], id[ID_LEN];
+	json_t *p;
+	char *text;
+	int rc;
+
+	if (o->request[0] != '\0')
+		snprintf(detail, sizeof(detail), "the order expired before an "
+		    "operator approved the device (approval request %s); once "
+		    "approved, a new order is issued at once", o->request);
+	else
+		snprintf(detail, sizeof(detail), "the order expired before an "
+		    "operator approved the device; once approved, a new order is "
+		    "issued at once");
+	if ((p = problem_new("unauthorized", detail)) == NULL)
+		return -1;
+	text = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+	if (text == NULL)
+		return -1;
+	rc = order_expire(a->db, o->id, text);
+	free(text);
+	if (rc == -1)
+		return -1;
+	if (rc == 0)
+		log_msg(LOG_NOTICE, "order %s: expired waiting for the operator%s%s",
+		    o->id, o->request[0] != '\0' ? "; approval request " : "",
+		    o->request);
+	/* Expired now, or moved on meanwhile: read what is stored. */
+	snprintf(id, sizeof(id), "%s", o->id);
+	order_clear(o);
+	return order_get(a->db, id, o) == 0 ? 0 : -1;
+}
+
 int
 order_refresh(struct acmed *a, struct order *o)
 {
@@ -183,6 +225,8 @@ order_refresh(struct acmed *a, struct order *o)
 	size_t n;
 	int rc;
 
+	if (strcmp(o->status, "processing") == 0 && now >= o->expires)
+		return expire_processing(a, o);
 	if (strcmp(o->status, "pending") != 0 && strcmp(o->status, "ready") != 0)
 		return 0;
 	if (now >= o->expires)

@@ -26,9 +26,10 @@ json_t	*chall_json(const struct acmed *, const struct chall *);
 const char *authz_status_now(const struct authz *, time_t now);
 
 /*
- * Bring a pending or ready order's status up to date from its
- * authorizations and expiry (pending -> ready | invalid; ready -> invalid
- * when expired), storing the change.  -1 on a database error.
+ * Bring an order's status up to date from its authorizations and expiry
+ * (pending -> ready | invalid; ready -> invalid when expired; processing ->
+ * invalid when it expired waiting for the operator, with an error saying
+ * so), storing the change.  -1 on a database error.
  */
 int	 order_refresh(struct acmed *, struct order *);
 

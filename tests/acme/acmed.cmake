@@ -1,6 +1,6 @@
 # iotca-acmed end to end (included from tests/acme/CMakeLists.txt): real
 # daemons through devstack, on loopback only.
-foreach(part protocol lego tls config)
+foreach(part protocol lego tls config expiry)
   add_test(NAME acmed-${part}
            COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/acmed.sh ${part})
   set_tests_properties(acmed-${part} PROPERTIES

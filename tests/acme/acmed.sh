@@ -10,10 +10,13 @@
 #             server key never on disk, a renewal (SIGHUP) swaps the
 #             certificate without closing the port
 #   config    iotca-acmed -t refuses bad [acme] values naming FILE:LINE
+#   expiry    lego's order waits for an operator who never comes: it ends
+#             invalid at its expiry with the reason; once the operator
+#             approves, lego's next order is issued at once
 #
-# usage: acmed.sh protocol|lego|tls|config
+# usage: acmed.sh protocol|lego|tls|config|expiry
 set -euo pipefail
-part=${1:?protocol, lego or config}
+part=${1:?protocol, lego, tls, config or expiry}
 src=${IOTCA_SRC:?}
 bin=${IOTCA_BIN:?}
 dir=$(mktemp -d /tmp/iotca-acmed.XXXXXX)
@@ -53,6 +56,12 @@ HOSTS
 	. "$dir/stack/env"
 }
 
+lego_run() {
+	LEGO_CA_CERTIFICATES=$IOTCA_ROOT_PEM timeout 200 lego --server "$IOTCA_ACME_DIRECTORY" \
+		--path "$dir/lego" --email x@home.arpa --accept-tos --key-type ec384 \
+		--http --http.port "127.0.0.1:$http01" --domains dev-1.local "$@"
+}
+
 case $part in
 protocol)
 	start_stack
@@ -61,11 +70,6 @@ protocol)
 lego)
 	command -v lego >/dev/null || { echo "lego is not installed (apt-get install lego)"; exit 77; }
 	start_stack --auto-approve
-	lego_run() {
-		LEGO_CA_CERTIFICATES=$IOTCA_ROOT_PEM timeout 120 lego --server "$IOTCA_ACME_DIRECTORY" \
-			--path "$dir/lego" --email x@home.arpa --accept-tos --key-type ec384 \
-			--http --http.port "127.0.0.1:$http01" --domains dev-1.local "$@"
-	}
 	fail=0
 	if lego_run run >"$dir/lego.out" 2>&1; then echo "ok - lego run"
 	else echo "not ok - lego run"; tail -20 "$dir/lego.out"; tail -20 "$dir/stack/acmed.log"; fail=1; fi
@@ -110,6 +114,38 @@ tls)
 	done
 	what="SIGHUP renews the certificate" t test "$serial2" != "$serial1"
 	what="the directory still answers after renewal" t curl -sf --cacert "$IOTCA_ROOT_PEM" "$IOTCA_ACME_DIRECTORY"
+	exit $fail
+	;;
+expiry)
+	command -v lego >/dev/null || { echo "lego is not installed (apt-get install lego)"; exit 77; }
+	start_stack
+	# Orders live 60 s here, the least [acme] allows, so one can expire
+	# while it waits for the operator.
+	"$src/scripts/devstack" stop "$dir/stack" >/dev/null
+	sed -i 's/^\[acme\]$/[acme]\norder_lifetime = 60/' "$dir/stack/iotca.conf"
+	"$src/scripts/devstack" start "$dir/stack" >/dev/null
+	fail=0
+	t() { if "$@"; then echo "ok - $what"; else echo "not ok - $what"; fail=1; fi; }
+	# lego keeps polling an invalid order until its own timeout (85 s
+	# here, past the order's 60 s), then reports the order's error.
+	if lego_run --cert.timeout 85 run >"$dir/lego1.out" 2>&1; then
+		echo "not ok - lego got a certificate nobody approved"; fail=1
+	else
+		echo "ok - nobody approves: lego gets no certificate"
+	fi
+	what="lego shows why: the order expired waiting for the operator" \
+		t grep -q "expired before an operator approved the device" "$dir/lego1.out"
+	what="acmed's log says so" t grep -q "expired waiting for the operator" \
+		"$dir/stack/acmed.log"
+	# The request stays the operator's to decide; approved, the account's
+	# next order for the device is issued without waiting.
+	id=$("$bin/iotca" --json pending | python3 -c 'import json, sys
+print([p["id"] for p in json.load(sys.stdin) if p["device_id"] == "dev-1"][0])') || id=
+	what="the approval request is still pending (id ${id:-none})" t test -n "$id"
+	[ -n "$id" ] && "$bin/iotca" approve "$id" >/dev/null
+	lego_again() { lego_run --cert.timeout 60 run >"$dir/lego2.out" 2>&1; }
+	what="approved: lego's next order is issued" t lego_again
+	[ "$fail" = 0 ] || { tail -n 15 "$dir/lego1.out" "$dir/lego2.out"; tail -n 15 "$dir/stack/acmed.log"; }
 	exit $fail
 	;;
 config)
