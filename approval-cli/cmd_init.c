@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
@@ -101,8 +102,8 @@ init_audit_close(struct init_audit *ia)
  * transaction: the root is written only if its record can be.
  */
 static int
-init_audit_begin(const struct config *cfg, struct ks *ks, X509 *root,
-    int years, struct init_audit *ia)
+init_audit_begin(const struct config *cfg, const char *owner_auth,
+    struct ks *ks, X509 *root, int years, struct init_audit *ia)
 {
 	struct anchor_paths ap;
 	struct audit_params prm;
@@ -121,6 +122,8 @@ init_audit_begin(const struct config *cfg, struct ks *ks, X509 *root,
 	ap.counter = cfg->audit_counter;
 	ap.nv_index = cfg->audit_nv_index;
 	ap.tcti = cfg->tcti;
+	ap.owner_auth = owner_auth;
+	ap.parent = cfg->key_parent;
 	memset(&prm, 0, sizeof(prm));
 	prm.checkpoint_records = cfg->audit_checkpoint_records;
 	prm.checkpoint_minutes = cfg->audit_checkpoint_minutes;
@@ -228,7 +231,7 @@ cmd_init(struct cli *c)
 	struct ks *ks = NULL;
 	EVP_PKEY *key = NULL;
 	X509 *root = NULL;
-	char err[512];
+	char err[512], auth[CONFIG_OWNER_AUTH_MAX + 1] = "";
 	int years, rc = 1, generated = 0;
 
 	if (c->nargs != 0) {
@@ -258,9 +261,14 @@ cmd_init(struct cli *c)
 	    refuse_existing(cfg.key, "root key") == -1)
 		goto out;
 
+	if (config_owner_auth(&cfg, auth, err, sizeof(err)) == -1) {
+		cli_error("%s", err);
+		goto out;
+	}
 	kc.store = cfg.key_store;
 	kc.tcti = cfg.tcti;
 	kc.provider = cfg.provider;
+	kc.parent = cfg.key_parent;
 	if ((ks = ks_new(&kc, err, sizeof(err))) == NULL) {
 		cli_error("%s", err);
 		goto out;
@@ -286,7 +294,7 @@ cmd_init(struct cli *c)
 		cli_error("%s", err);
 		goto out;
 	}
-	if (init_audit_begin(&cfg, ks, root, years, &ia) == -1)
+	if (init_audit_begin(&cfg, auth, ks, root, years, &ia) == -1)
 		goto out;
 	if (write_root(cfg.root_cert, root) == -1) {
 		init_audit_end(&ia, 0);
@@ -306,6 +314,7 @@ out:
 	X509_free(root);
 	EVP_PKEY_free(key);
 	ks_free(ks);
+	OPENSSL_cleanse(auth, sizeof(auth));
 	config_free(&cfg);
 	return rc;
 }

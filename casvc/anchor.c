@@ -362,7 +362,7 @@ anchor_open(struct ks *ks, const struct anchor_paths *p, int may_create,
 			snprintf(err, errlen, "out of memory");
 			goto fail;
 		}
-	} else if ((a->tpm = tpm_open(p->tcti, err, errlen)) == NULL)
+	} else if ((a->tpm = tpm_open(p->tcti, p->parent, p->owner_auth, err, errlen)) == NULL)
 		goto fail;
 
 	have_sign = exists(p->sign_key);

@@ -37,6 +37,8 @@ struct anchor_paths {
 	const char	*counter;	/* file mode only */
 	uint32_t	 nv_index;	/* tpm2 mode only */
 	const char	*tcti;		/* tpm2: NULL for TPM2OPENSSL_TCTI */
+	const char	*owner_auth;	/* tpm2: the owner hierarchy's, or NULL */
+	uint32_t	 parent;	/* tpm2: persistent storage key, or 0 */
 };
 
 struct anchor;

@@ -1,8 +1,11 @@
 /*
  * config: load and validate the iotca INI file (see config.h).
  */
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -10,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ini.h>
+#include <openssl/crypto.h>
 
 #include "config.h"
 
@@ -341,6 +346,22 @@ handle_key(struct parse_state *st, const char *name, const char *value)
 	}
 	if (strcmp(name, "tcti") == 0)
 		return config_set_string(&st->e, &c->tcti, value);
+	if (strcmp(name, "owner_auth_file") == 0)
+		return config_set_path(&st->e, &c->owner_auth_file, name, value);
+	if (strcmp(name, "parent") == 0) {
+		char *end;
+		unsigned long h;
+
+		errno = 0;
+		h = strtoul(value, &end, 16);
+		/* TPM2_PERSISTENT_FIRST .. LAST: an evicted (persistent) key */
+		if (errno != 0 || *end != '\0' || strncmp(value, "0x", 2) != 0 ||
+		    h < 0x81000000UL || h > 0x81ffffffUL)
+			return fail(st, "parent must be a persistent handle, "
+			    "0x81000000 to 0x81ffffff, not \"%s\"", value);
+		c->key_parent = (uint32_t)h;
+		return 1;
+	}
 	if (strcmp(name, "provider") == 0)
 		return config_set_string(&st->e, &c->provider, value);
 	return fail(st, "unknown key \"%s\" in [key]", name);
@@ -541,6 +562,12 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: [key] path must be absolute", path);
 		goto fail;
 	}
+	if ((cfg->owner_auth_file != NULL || cfg->key_parent != 0) &&
+	    cfg->key_store != KS_STORE_TPM2) {
+		snprintf(err, errlen, "%s: [key] owner_auth_file and parent are "
+		    "for store = tpm2", path);
+		goto fail;
+	}
 	if (audit_defaults(cfg) == -1) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		goto fail;
@@ -564,6 +591,7 @@ config_free(struct config *c)
 	free(c->root_cert);
 	free(c->key);
 	free(c->tcti);
+	free(c->owner_auth_file);
 	free(c->provider);
 	free(c->db);
 	free(c->signer_socket);
@@ -597,5 +625,54 @@ config_id_allowed(const struct idlist *uids, const struct idlist *gids,
 	for (i = 0; i < ngroups; i++)
 		if (in_list(gids, groups[i]))
 			return 1;
+	return 0;
+}
+
+int
+config_owner_auth(const struct config *c, char out[CONFIG_OWNER_AUTH_MAX + 1],
+    char *err, size_t errlen)
+{
+	char buf[CONFIG_OWNER_AUTH_MAX + 2];
+	const char *f = c->owner_auth_file;
+	struct stat st;
+	ssize_t n;
+	size_t len;
+	int fd;
+
+	out[0] = '\0';
+	if (f == NULL)
+		return 0;
+	if ((fd = open(f, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "[key] owner_auth_file %s: %s", f,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 077) != 0) {
+		snprintf(err, errlen, "[key] owner_auth_file %s: must be a "
+		    "regular file only its owner can read (mode 0600 or 0400)", f);
+		close(fd);
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "[key] owner_auth_file %s: %s", f,
+		    strerror(errno));
+		return -1;
+	}
+	len = (size_t)n;
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	if (len == 0 || len > CONFIG_OWNER_AUTH_MAX ||
+	    memchr(buf, '\0', len) != NULL || memchr(buf, '\n', len) != NULL) {
+		snprintf(err, errlen, "[key] owner_auth_file %s: must hold one "
+		    "line of 1 to %d bytes", f, CONFIG_OWNER_AUTH_MAX);
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return -1;
+	}
+	memcpy(out, buf, len);
+	out[len] = '\0';
+	OPENSSL_cleanse(buf, sizeof(buf));
 	return 0;
 }

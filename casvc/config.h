@@ -33,6 +33,9 @@ struct config {
 	char		*key;		/* path (file, tpm2) or URI (provider) */
 	enum ks_alg	 key_alg;	/* default ec-p384 */
 	char		*tcti;		/* optional */
+	char		*owner_auth_file; /* tpm2, optional: the owner hierarchy's
+					   authorization, in a 0600 file */
+	uint32_t	 key_parent;	/* tpm2, optional: persistent storage key */
 	char		*provider;	/* required for store = provider */
 	/* [signer] */
 	char		*db;
@@ -84,6 +87,18 @@ int	 config_ini_parse(const char *path,
 /* Load and validate path into cfg; -1 and one line "FILE:LINE: reason" on error. */
 int	 config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 void	 config_free(struct config *);
+
+#define CONFIG_OWNER_AUTH_MAX	63
+
+/*
+ * The TPM owner hierarchy's authorization from [key] owner_auth_file into
+ * out: text of 1..CONFIG_OWNER_AUTH_MAX bytes (one trailing newline is
+ * dropped), or "" when no file is configured.  The file must be a regular
+ * file that only its owner may read or write.  0, or -1 with one line in err.
+ * The caller wipes out (OPENSSL_cleanse) when done.
+ */
+int	 config_owner_auth(const struct config *,
+	    char out[CONFIG_OWNER_AUTH_MAX + 1], char *err, size_t errlen);
 
 /* The default path: $IOTCA_CONFIG, else /etc/iotca/iotca.conf. */
 const char *config_default_path(void);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -314,7 +315,7 @@ fail:
 
 /* The audit log: its anchor (made on first use), its start check. */
 static int
-open_audit(struct signer *s, char *err, size_t errlen)
+open_audit(struct signer *s, const char *owner_auth, char *err, size_t errlen)
 {
 	struct anchor_paths ap;
 	struct audit_params prm;
@@ -328,6 +329,8 @@ open_audit(struct signer *s, char *err, size_t errlen)
 	ap.counter = s->cfg.audit_counter;
 	ap.nv_index = s->cfg.audit_nv_index;
 	ap.tcti = s->cfg.tcti;
+	ap.owner_auth = owner_auth;
+	ap.parent = s->cfg.key_parent;
 	if ((n = audit_count(signerdb_sqlite(s->db), err, errlen)) == -1 ||
 	    (s->anchor = anchor_open(s->ks, &ap, n == 0, &created, err,
 	    errlen)) == NULL)
@@ -356,10 +359,11 @@ open_audit(struct signer *s, char *err, size_t errlen)
 	return record_start(s, err, errlen);
 }
 
-int
-signer_open(struct signer *s, char *err, size_t errlen)
+static int
+open_all(struct signer *s, const char *owner_auth, char *err, size_t errlen)
 {
-	struct ks_config kc = { s->cfg.key_store, s->cfg.tcti, s->cfg.provider };
+	struct ks_config kc = { s->cfg.key_store, s->cfg.tcti, s->cfg.provider,
+	    s->cfg.key_parent };
 
 	s->pol.server_name = s->cfg.name;
 	s->pol.domains = (const char *const *)s->cfg.domains;
@@ -387,13 +391,26 @@ signer_open(struct signer *s, char *err, size_t errlen)
 	}
 	if ((s->db = signerdb_open(s->cfg.db, err, errlen)) == NULL)
 		return -1;
-	if (open_audit(s, err, errlen) == -1)
+	if (open_audit(s, owner_auth, err, errlen) == -1)
 		return -1;
 	/* A CRL nobody could account for is not signed: a broken audit log
 	 * leaves the signer without one until it is dealt with. */
 	if (audit_broken(s->audit) != NULL)
 		return 0;
 	return refresh_crl(s, err, errlen);
+}
+
+int
+signer_open(struct signer *s, char *err, size_t errlen)
+{
+	char auth[CONFIG_OWNER_AUTH_MAX + 1];
+	int rc;
+
+	if (config_owner_auth(&s->cfg, auth, err, errlen) == -1)
+		return -1;
+	rc = open_all(s, auth, err, errlen);
+	OPENSSL_cleanse(auth, sizeof(auth));
+	return rc;
 }
 
 void

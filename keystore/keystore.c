@@ -21,6 +21,7 @@
 #include <openssl/encoder.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/provider.h>
 #include <openssl/store.h>
 
@@ -38,6 +39,7 @@ struct ks {
 	char		 provname[KS_PROVNAME_MAX];	/* holds the keys */
 	char		 propq[KS_PROPQ_MAX];		/* "provider=<provname>" */
 	char		 propq_pref[KS_PROPQ_MAX];	/* "?provider=<provname>" */
+	uint32_t	 parent;	/* tpm2: persistent parent, or 0 */
 };
 
 static const struct {
@@ -266,6 +268,7 @@ ks_new(const struct ks_config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	ks->store = cfg->store;
+	ks->parent = cfg->parent;
 
 	if ((ks->libctx = OSSL_LIB_CTX_new()) == NULL) {
 		ks_err(err, errlen, "cannot create an OpenSSL library context");
@@ -383,9 +386,30 @@ keygen(struct ks *ks, enum ks_alg alg, char *err, size_t errlen)
 		ks_err(err, errlen, "%s: cannot set key size", algs[i].name);
 		goto out;
 	}
+	/*
+	 * A TPM whose owner hierarchy has a password: make the key under a
+	 * persistent storage key.  Its blob records the handle, and loading it
+	 * then needs no owner authorization (tpm2-openssl cannot be given one
+	 * when it rebuilds an owner primary to load a key).
+	 */
+	if (ks->store == KS_STORE_TPM2 && ks->parent != 0) {
+		OSSL_PARAM p[2];
+		uint32_t h = ks->parent;
+
+		p[0] = OSSL_PARAM_construct_uint32("parent", &h);
+		p[1] = OSSL_PARAM_construct_end();
+		if (EVP_PKEY_CTX_set_params(ctx, p) <= 0) {
+			ks_err(err, errlen, "%s: the tpm2 provider takes no "
+			    "parent key", algs[i].name);
+			goto out;
+		}
+	}
 	if (EVP_PKEY_generate(ctx, &pkey) <= 0) {
-		ks_err(err, errlen, "%s key generation in %s failed",
-		    algs[i].name, store_noun(ks->store));
+		ks_err(err, errlen, "%s key generation in %s failed%s",
+		    algs[i].name, store_noun(ks->store),
+		    ks->store == KS_STORE_TPM2 && ks->parent == 0 ? " (if the "
+		    "TPM's owner hierarchy has a password, set [key] parent to "
+		    "a persistent storage key)" : "");
 		pkey = NULL;
 		goto out;
 	}

@@ -19,6 +19,7 @@
 #define IOTCA_KEYSTORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <openssl/evp.h>
 #include <openssl/types.h>
 
@@ -42,6 +43,8 @@ struct ks_config {
 	const char	*tcti;		/* tpm2: e.g. "swtpm:host=127.0.0.1,port=2321";
 					   NULL: TPM2OPENSSL_TCTI or the provider's default */
 	const char	*provider;	/* KS_STORE_PROVIDER: provider name to load */
+	uint32_t	 parent;	/* tpm2: persistent storage key (an SRK) to
+					   make keys under; 0: an owner primary */
 };
 
 struct ks;

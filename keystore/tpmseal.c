@@ -30,10 +30,22 @@
 struct tpm {
 	TSS2_TCTI_CONTEXT	*tcti;
 	ESYS_CONTEXT		*esys;
+	uint32_t		 parent;	/* persistent storage key, or 0 */
 };
 
 static int tpm_fail(char *, size_t, TSS2_RC, const char *, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* A TPM format-1 response code for a wrong authorization value. */
+static int
+bad_auth(TSS2_RC rc)
+{
+	if ((rc & TSS2_RC_LAYER_MASK) != TSS2_TPM_RC_LAYER ||
+	    (rc & TPM2_RC_FMT1) == 0)
+		return 0;
+	rc &= TPM2_RC_FMT1 | 0x3f;
+	return rc == TPM2_RC_AUTH_FAIL || rc == TPM2_RC_BAD_AUTH;
+}
 
 /* One line: what we were doing, then tpm2-tss's decoding of the code. */
 static int
@@ -48,14 +60,19 @@ tpm_fail(char *err, size_t errlen, TSS2_RC rc, const char *fmt, ...)
 	if (rc == TSS2_RC_SUCCESS)
 		snprintf(err, errlen, "TPM: %s", what);
 	else
-		snprintf(err, errlen, "TPM: %s: %s", what, Tss2_RC_Decode(rc));
+		snprintf(err, errlen, "TPM: %s: %s%s", what, Tss2_RC_Decode(rc),
+		    bad_auth(rc) ? " (the owner hierarchy's authorization is "
+		    "wrong or missing: [key] owner_auth_file names the file "
+		    "holding it)" : "");
 	return -1;
 }
 
 struct tpm *
-tpm_open(const char *tcti, char *err, size_t errlen)
+tpm_open(const char *tcti, uint32_t parent, const char *owner_auth, char *err,
+    size_t errlen)
 {
 	struct tpm *t;
+	TPM2B_AUTH auth;
 	TSS2_RC rc;
 
 	if (tcti == NULL || *tcti == '\0')
@@ -66,6 +83,7 @@ tpm_open(const char *tcti, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	t->parent = parent;
 	if ((rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti)) != TSS2_RC_SUCCESS) {
 		tpm_fail(err, errlen, rc, "cannot reach the TPM through %s",
 		    tcti != NULL ? tcti : "the default TCTI");
@@ -77,6 +95,25 @@ tpm_open(const char *tcti, char *err, size_t errlen)
 		Tss2_TctiLdr_Finalize(&t->tcti);
 		free(t);
 		return NULL;
+	}
+	if (owner_auth != NULL && *owner_auth != '\0') {
+		memset(&auth, 0, sizeof(auth));
+		if (strlen(owner_auth) > TPMSEAL_MAX_OWNER_AUTH ||
+		    strlen(owner_auth) > sizeof(auth.buffer)) {
+			snprintf(err, errlen, "TPM: the owner authorization is "
+			    "longer than %d bytes", TPMSEAL_MAX_OWNER_AUTH);
+			tpm_close(t);
+			return NULL;
+		}
+		auth.size = (UINT16)strlen(owner_auth);
+		memcpy(auth.buffer, owner_auth, auth.size);
+		rc = Esys_TR_SetAuth(t->esys, ESYS_TR_RH_OWNER, &auth);
+		OPENSSL_cleanse(&auth, sizeof(auth));
+		if (rc != TSS2_RC_SUCCESS) {
+			tpm_fail(err, errlen, rc, "set the owner authorization");
+			tpm_close(t);
+			return NULL;
+		}
 	}
 	return t;
 }
@@ -92,9 +129,10 @@ tpm_close(struct tpm *t)
 }
 
 /*
- * The parent of the sealed object: an ECC P-256 storage key, re-derived from
- * the owner seed each time (same template, same key), so nothing about it
- * needs storing.
+ * The parent of the sealed object: the persistent storage key if one is
+ * configured (no owner authorization needed), else an ECC P-256 storage key
+ * re-derived from the owner seed each time (same template, same key), so
+ * nothing about it needs storing.
  */
 static int
 create_primary(struct tpm *t, ESYS_TR *primary, char *err, size_t errlen)
@@ -105,6 +143,14 @@ create_primary(struct tpm *t, ESYS_TR *primary, char *err, size_t errlen)
 	TPML_PCR_SELECTION pcrs;
 	TSS2_RC rc;
 
+	if (t->parent != 0) {
+		rc = Esys_TR_FromTPMPublic(t->esys, t->parent, ESYS_TR_NONE,
+		    ESYS_TR_NONE, ESYS_TR_NONE, primary);
+		if (rc != TSS2_RC_SUCCESS)
+			return tpm_fail(err, errlen, rc, "the storage key at "
+			    "0x%08x ([key] parent)", (unsigned)t->parent);
+		return 0;
+	}
 	memset(&sens, 0, sizeof(sens));
 	memset(&tmpl, 0, sizeof(tmpl));
 	memset(&outside, 0, sizeof(outside));
@@ -155,6 +201,18 @@ flush(struct tpm *t, ESYS_TR *h)
 	if (*h != ESYS_TR_NONE)
 		(void)Esys_FlushContext(t->esys, *h);
 	*h = ESYS_TR_NONE;
+}
+
+/* Let go of the parent: a persistent key stays, a primary is flushed. */
+static void
+release_parent(struct tpm *t, ESYS_TR *h)
+{
+	if (t->parent != 0) {
+		if (*h != ESYS_TR_NONE)
+			(void)Esys_TR_Close(t->esys, h);
+		*h = ESYS_TR_NONE;
+	} else
+		flush(t, h);
 }
 
 static int
@@ -281,7 +339,7 @@ out:
 	Esys_Free(pub);
 	Esys_Free(priv);
 	flush(t, &session);
-	flush(t, &primary);
+	release_parent(t, &primary);
 	return ret;
 }
 
@@ -335,7 +393,7 @@ out:
 	}
 	flush(t, &obj);
 	flush(t, &session);
-	flush(t, &primary);
+	release_parent(t, &primary);
 	return ret;
 }
 

@@ -46,7 +46,8 @@ die(const char *what)
 static double
 raw_rate(const struct config *cfg, double secs)
 {
-	struct ks_config kc = { cfg->key_store, cfg->tcti, cfg->provider };
+	struct ks_config kc = { cfg->key_store, cfg->tcti, cfg->provider,
+	    cfg->key_parent };
 	unsigned char tbs[420];
 	char err[512];
 	struct ks *ks;

@@ -37,7 +37,7 @@ static void
 open_log(struct fixture *f, int checkpoint_records)
 {
 	struct anchor_paths ap = { ANCHOR_FILE, f->key, f->hmac, f->counter, 0,
-	    NULL };
+	    NULL, NULL, 0 };
 	struct audit_params prm = { checkpoint_records, 15, 0 };
 	char err[512];
 	int created;
@@ -246,7 +246,7 @@ test_cut_short_checkpoint_is_finished(void **state)
 	 * put the counter file one back. */
 	{
 		struct anchor_paths ap = { ANCHOR_FILE, f->key, f->hmac,
-		    f->counter, 0, NULL };
+		    f->counter, 0, NULL, NULL, 0 };
 		int created;
 		FILE *fp;
 

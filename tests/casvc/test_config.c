@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -193,6 +194,117 @@ test_missing_file(void **state)
 	assert_non_null(strstr(err, "/nonexistent/iotca.conf: cannot open"));
 }
 
+static void
+test_bad_parent(void **state)
+{
+	(void)state;
+	assert_refused("[key]", "parent = 81000001", 6, "persistent handle");
+	assert_refused("[key]", "parent = 0x80000001", 6, "persistent handle");
+	assert_refused("[key]", "parent = 0x82000000", 6, "persistent handle");
+	assert_refused("[key]", "parent = 0x81zz", 6, "persistent handle");
+	assert_refused("[key]", "owner_auth_file = owner-auth", 6,
+	    "absolute path");
+}
+
+/* The good file's store is file: TPM settings there are a mistake. */
+static void
+test_tpm_settings_need_tpm2(void **state)
+{
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load_with("[key]", "parent = 0x81000001", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "for store = tpm2"));
+	assert_int_equal(load_with("[key]", "owner_auth_file = /etc/x", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "for store = tpm2"));
+}
+
+/* A tpm2 config with owner_auth_file naming file f. */
+static void
+load_tpm2_with_auth(struct config *cfg, const char *f)
+{
+	char text[2048], err[512];
+
+	snprintf(text, sizeof(text), "[ca]\nname = r\ndomains = home.arpa\n"
+	    "root_cert = /x/root.pem\n[key]\nstore = tpm2\npath = /x/k.tss\n"
+	    "parent = 0x81000001\nowner_auth_file = %s\n[signer]\n"
+	    "db = /x/s.db\nsocket = /x/s.sock\nadmin_socket = /x/a.sock\n", f);
+	write_conf(text);
+	if (config_load(path, cfg, err, sizeof(err)) == -1)
+		fail_msg("%s", err);
+	unlink(path);
+	assert_int_equal(cfg->key_parent, 0x81000001);
+}
+
+/* Write content to a fresh file of the given mode; its path into out. */
+static void
+secret_file(char out[64], const char *content, size_t len, mode_t mode)
+{
+	int fd;
+
+	snprintf(out, 64, "/tmp/iotca-auth.XXXXXX");
+	assert_true((fd = mkstemp(out)) != -1);
+	assert_int_equal(write(fd, content, len), (ssize_t)len);
+	assert_int_equal(fchmod(fd, mode), 0);
+	assert_int_equal(close(fd), 0);
+}
+
+/* owner_auth_file: one line, only its owner may read it; each refusal says
+ * why, and the right file gives the text without its newline. */
+static void
+test_owner_auth_file(void **state)
+{
+	static const struct {
+		const char	*content;
+		size_t		 len;
+		mode_t		 mode;
+		const char	*why;	/* NULL: accepted */
+	} cases[] = {
+		{ "s3cret pass\n", 12, 0600, NULL },
+		{ "s3cret pass", 11, 0400, NULL },
+		{ "s3cret pass\n", 12, 0640, "only its owner can read" },
+		{ "s3cret pass\n", 12, 0604, "only its owner can read" },
+		{ "", 0, 0600, "one line" },
+		{ "\n", 1, 0600, "one line" },
+		{ "two\nlines\n", 10, 0600, "one line" },
+		{ "nul\0inside", 10, 0600, "one line" },
+		{ "0123456789012345678901234567890123456789012345678901234567890123",
+		  64, 0600, "1 to 63 bytes" },
+	};
+	char f[64], out[CONFIG_OWNER_AUTH_MAX + 1], err[512];
+	struct config cfg;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		secret_file(f, cases[i].content, cases[i].len, cases[i].mode);
+		load_tpm2_with_auth(&cfg, f);
+		err[0] = '\0';
+		if (cases[i].why == NULL) {
+			if (config_owner_auth(&cfg, out, err, sizeof(err)) != 0)
+				fail_msg("case %zu: %s", i, err);
+			assert_string_equal(out, "s3cret pass");
+		} else {
+			assert_int_equal(config_owner_auth(&cfg, out, err,
+			    sizeof(err)), -1);
+			if (strstr(err, cases[i].why) == NULL ||
+			    strstr(err, f) == NULL)
+				fail_msg("case %zu: \"%s\" lacks \"%s\" or the "
+				    "path", i, err, cases[i].why);
+			assert_null(strstr(err, "s3cret"));
+		}
+		unlink(f);
+		config_free(&cfg);
+	}
+	/* Missing: named, with the reason. */
+	load_tpm2_with_auth(&cfg, "/nonexistent/owner-auth");
+	assert_int_equal(config_owner_auth(&cfg, out, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "/nonexistent/owner-auth: No such file"));
+	config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -210,6 +322,9 @@ main(void)
 		cmocka_unit_test(test_syntax_error),
 		cmocka_unit_test(test_missing_required),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_bad_parent),
+		cmocka_unit_test(test_tpm_settings_need_tpm2),
+		cmocka_unit_test(test_owner_auth_file),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
