@@ -115,15 +115,7 @@ init_audit_begin(const struct config *cfg, const char *owner_auth,
 	int created, rc;
 
 	memset(ia, 0, sizeof(*ia));
-	memset(&ap, 0, sizeof(ap));
-	ap.mode = cfg->key_store == KS_STORE_TPM2 ? ANCHOR_TPM2 : ANCHOR_FILE;
-	ap.sign_key = cfg->audit_key;
-	ap.hmac_key = cfg->audit_hmac;
-	ap.counter = cfg->audit_counter;
-	ap.nv_index = cfg->audit_nv_index;
-	ap.tcti = cfg->tcti;
-	ap.owner_auth = owner_auth;
-	ap.parent = cfg->key_parent;
+	config_anchor(cfg, owner_auth, &ap);
 	memset(&prm, 0, sizeof(prm));
 	prm.checkpoint_records = cfg->audit_checkpoint_records;
 	prm.checkpoint_minutes = cfg->audit_checkpoint_minutes;
@@ -265,10 +257,7 @@ cmd_init(struct cli *c)
 		cli_error("%s", err);
 		goto out;
 	}
-	kc.store = cfg.key_store;
-	kc.tcti = cfg.tcti;
-	kc.provider = cfg.provider;
-	kc.parent = cfg.key_parent;
+	config_ks(&cfg, &kc);
 	if ((ks = ks_new(&kc, err, sizeof(err))) == NULL) {
 		cli_error("%s", err);
 		goto out;

@@ -676,3 +676,28 @@ config_owner_auth(const struct config *c, char out[CONFIG_OWNER_AUTH_MAX + 1],
 	OPENSSL_cleanse(buf, sizeof(buf));
 	return 0;
 }
+
+void
+config_ks(const struct config *c, struct ks_config *kc)
+{
+	memset(kc, 0, sizeof(*kc));
+	kc->store = c->key_store;
+	kc->tcti = c->tcti;
+	kc->provider = c->provider;
+	kc->parent = c->key_parent;
+}
+
+void
+config_anchor(const struct config *c, const char *owner_auth,
+    struct anchor_paths *ap)
+{
+	memset(ap, 0, sizeof(*ap));
+	ap->mode = c->key_store == KS_STORE_TPM2 ? ANCHOR_TPM2 : ANCHOR_FILE;
+	ap->sign_key = c->audit_key;
+	ap->hmac_key = c->audit_hmac;
+	ap->counter = c->audit_counter;
+	ap->nv_index = c->audit_nv_index;
+	ap->tcti = c->tcti;
+	ap->owner_auth = owner_auth;
+	ap->parent = c->key_parent;
+}

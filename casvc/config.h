@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "anchor.h"
 #include "keystore.h"
 
 #define CONFIG_MAX_LIST	16
@@ -99,6 +100,16 @@ void	 config_free(struct config *);
  */
 int	 config_owner_auth(const struct config *,
 	    char out[CONFIG_OWNER_AUTH_MAX + 1], char *err, size_t errlen);
+
+/*
+ * What the key store and the audit log's anchor are opened with, from [key]
+ * and [audit]: one place, so a setting reaches every program that opens
+ * them.  owner_auth as config_owner_auth gave it ("" for none); the structs
+ * point into cfg and owner_auth.
+ */
+void	 config_ks(const struct config *, struct ks_config *);
+void	 config_anchor(const struct config *, const char *owner_auth,
+	    struct anchor_paths *);
 
 /* The default path: $IOTCA_CONFIG, else /etc/iotca/iotca.conf. */
 const char *config_default_path(void);

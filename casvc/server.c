@@ -322,15 +322,7 @@ open_audit(struct signer *s, const char *owner_auth, char *err, size_t errlen)
 	long long n;
 	int created;
 
-	memset(&ap, 0, sizeof(ap));
-	ap.mode = s->cfg.key_store == KS_STORE_TPM2 ? ANCHOR_TPM2 : ANCHOR_FILE;
-	ap.sign_key = s->cfg.audit_key;
-	ap.hmac_key = s->cfg.audit_hmac;
-	ap.counter = s->cfg.audit_counter;
-	ap.nv_index = s->cfg.audit_nv_index;
-	ap.tcti = s->cfg.tcti;
-	ap.owner_auth = owner_auth;
-	ap.parent = s->cfg.key_parent;
+	config_anchor(&s->cfg, owner_auth, &ap);
 	if ((n = audit_count(signerdb_sqlite(s->db), err, errlen)) == -1 ||
 	    (s->anchor = anchor_open(s->ks, &ap, n == 0, &created, err,
 	    errlen)) == NULL)
@@ -362,9 +354,9 @@ open_audit(struct signer *s, const char *owner_auth, char *err, size_t errlen)
 static int
 open_all(struct signer *s, const char *owner_auth, char *err, size_t errlen)
 {
-	struct ks_config kc = { s->cfg.key_store, s->cfg.tcti, s->cfg.provider,
-	    s->cfg.key_parent };
+	struct ks_config kc;
 
+	config_ks(&s->cfg, &kc);
 	s->pol.server_name = s->cfg.name;
 	s->pol.domains = (const char *const *)s->cfg.domains;
 	s->pol.ndomains = s->cfg.ndomains;

@@ -46,8 +46,7 @@ die(const char *what)
 static double
 raw_rate(const struct config *cfg, double secs)
 {
-	struct ks_config kc = { cfg->key_store, cfg->tcti, cfg->provider,
-	    cfg->key_parent };
+	struct ks_config kc;
 	unsigned char tbs[420];
 	char err[512];
 	struct ks *ks;
@@ -55,6 +54,7 @@ raw_rate(const struct config *cfg, double secs)
 	double t0, t;
 	long n = 0;
 
+	config_ks(cfg, &kc);
 	memset(tbs, 0x5a, sizeof(tbs));
 	if ((ks = ks_new(&kc, err, sizeof(err))) == NULL ||
 	    (key = ks_load(ks, cfg->key, err, sizeof(err))) == NULL)
