@@ -135,7 +135,7 @@ tpm_close(struct tpm *t)
  * nothing about it needs storing.
  */
 static int
-create_primary(struct tpm *t, ESYS_TR *primary, char *err, size_t errlen)
+load_parent(struct tpm *t, ESYS_TR *primary, char *err, size_t errlen)
 {
 	TPM2B_SENSITIVE_CREATE sens;
 	TPM2B_PUBLIC tmpl;
@@ -193,6 +193,16 @@ start_session(struct tpm *t, ESYS_TR primary, ESYS_TR *session, char *err,
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm_fail(err, errlen, rc, "start an encrypted session");
 	return 0;
+}
+
+/* The sealed object's parent and a session salted with it. */
+static int
+parent_session(struct tpm *t, ESYS_TR *parent, ESYS_TR *session, char *err,
+    size_t errlen)
+{
+	if (load_parent(t, parent, err, errlen) == -1)
+		return -1;
+	return start_session(t, *parent, session, err, errlen);
 }
 
 static void
@@ -317,8 +327,7 @@ tpm_seal_new(struct tpm *t, const char *path, const unsigned char *secret,
 	    TPMA_OBJECT_NODA;
 	tmpl.publicArea.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL;
 
-	if (create_primary(t, &primary, err, errlen) == -1 ||
-	    start_session(t, primary, &session, err, errlen) == -1)
+	if (parent_session(t, &primary, &session, err, errlen) == -1)
 		goto out;
 	/* Encrypt the command's first parameter: the secret. */
 	if ((rc = Esys_TRSess_SetAttributes(t->esys, session,
@@ -357,8 +366,7 @@ tpm_unseal(struct tpm *t, const char *path, unsigned char *out,
 
 	if (read_sealed(path, &pub, &priv, err, errlen) == -1)
 		return -1;
-	if (create_primary(t, &primary, err, errlen) == -1 ||
-	    start_session(t, primary, &session, err, errlen) == -1)
+	if (parent_session(t, &primary, &session, err, errlen) == -1)
 		goto out;
 	if ((rc = Esys_Load(t->esys, primary, session, ESYS_TR_NONE,
 	    ESYS_TR_NONE, &priv, &pub, &obj)) != TSS2_RC_SUCCESS) {
