@@ -40,6 +40,7 @@ struct ks {
 	char		 propq[KS_PROPQ_MAX];		/* "provider=<provname>" */
 	char		 propq_pref[KS_PROPQ_MAX];	/* "?provider=<provname>" */
 	uint32_t	 parent;	/* tpm2: persistent parent, or 0 */
+	EVP_MD		*sha384, *sha512;	/* ks_sign's, fetched once */
 };
 
 static const struct {
@@ -283,6 +284,14 @@ ks_new(const struct ks_config *cfg, char *err, size_t errlen)
 		ks_err(err, errlen, "cannot load the base provider");
 		goto fail;
 	}
+	/* Software digests for ks_sign: a TPM's own would cost a command. */
+	if ((ks->sha384 = EVP_MD_fetch(ks->libctx, "SHA384",
+	    "provider=default")) == NULL ||
+	    (ks->sha512 = EVP_MD_fetch(ks->libctx, "SHA512",
+	    "provider=default")) == NULL) {
+		ks_err(err, errlen, "cannot fetch SHA-384 and SHA-512");
+		goto fail;
+	}
 
 	switch (cfg->store) {
 	case KS_STORE_FILE:
@@ -331,6 +340,8 @@ ks_free(struct ks *ks)
 		(void)OSSL_PROVIDER_unload(ks->prov_base);
 	if (ks->prov_default != NULL)
 		(void)OSSL_PROVIDER_unload(ks->prov_default);
+	EVP_MD_free(ks->sha384);
+	EVP_MD_free(ks->sha512);
 	OSSL_LIB_CTX_free(ks->libctx);
 	free(ks);
 }
@@ -776,7 +787,7 @@ ks_sign(struct ks *ks, EVP_PKEY *key, const unsigned char *msg, size_t len,
 	unsigned int	 mdlen;
 	const char	*name;
 	char		 propq[KS_PROPQ_MAX];
-	EVP_MD		*dg = NULL;
+	EVP_MD		*dg;
 	EVP_PKEY_CTX	*pctx = NULL;
 	int		 rc = -1;
 
@@ -784,9 +795,8 @@ ks_sign(struct ks *ks, EVP_PKEY *key, const unsigned char *msg, size_t len,
 	*siglen = 0;
 	if (key_propq(key, propq, &name, err, errlen) == -1)
 		return -1;
-	if ((dg = EVP_MD_fetch(ks->libctx, ks_digest_for(key),
-	    "provider=default")) == NULL ||
-	    EVP_Digest(msg, len, md, &mdlen, dg, NULL) != 1) {
+	dg = strcmp(ks_digest_for(key), "SHA512") == 0 ? ks->sha512 : ks->sha384;
+	if (EVP_Digest(msg, len, md, &mdlen, dg, NULL) != 1) {
 		ks_err(err, errlen, "cannot hash with %s", ks_digest_for(key));
 		goto out;
 	}
@@ -810,6 +820,5 @@ ks_sign(struct ks *ks, EVP_PKEY *key, const unsigned char *msg, size_t len,
 out:
 	OPENSSL_cleanse(md, sizeof(md));
 	EVP_PKEY_CTX_free(pctx);
-	EVP_MD_free(dg);
 	return rc;
 }
