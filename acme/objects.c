@@ -175,6 +175,17 @@ status_from_authzs(const struct authz *az, size_t n, time_t now)
 	return n > 0 && valid == n ? "ready" : "pending";
 }
 
+/* Read o again from acme.db: someone may have moved it on. */
+static int
+reread(struct acmed *a, struct order *o)
+{
+	char id[ID_LEN];
+
+	snprintf(id, sizeof(id), "%s", o->id);
+	order_clear(o);
+	return order_get(a->db, id, o) == 0 ? 0 : -1;
+}
+
 /*
  * An order that waited for the operator past its expiry (RFC 8555 7.1.3)
  * ends invalid; the approval request stays with the signer, so once the
@@ -183,19 +194,14 @@ status_from_authzs(const struct authz *az, size_t n, time_t now)
 static int
 expire_processing(struct acmed *a, struct order *o)
 {
-	char detail[256], id[ID_LEN];
+	char detail[256];
 	json_t *p;
 	char *text;
-	int rc;
+	int rc, with = o->request[0] != '\0';
 
-	if (o->request[0] != '\0')
-		snprintf(detail, sizeof(detail), "the order expired before an "
-		    "operator approved the device (approval request %s); once "
-		    "approved, a new order is issued at once", o->request);
-	else
-		snprintf(detail, sizeof(detail), "the order expired before an "
-		    "operator approved the device; once approved, a new order is "
-		    "issued at once");
+	snprintf(detail, sizeof(detail), "the order expired before an operator "
+	    "approved the device%s%s%s; once approved, a new order is issued at "
+	    "once", with ? " (approval request " : "", o->request, with ? ")" : "");
 	if ((p = problem_new("unauthorized", detail)) == NULL)
 		return -1;
 	text = json_dumps(p, JSON_COMPACT);
@@ -210,10 +216,7 @@ expire_processing(struct acmed *a, struct order *o)
 		log_msg(LOG_NOTICE, "order %s: expired waiting for the operator%s%s",
 		    o->id, o->request[0] != '\0' ? "; approval request " : "",
 		    o->request);
-	/* Expired now, or moved on meanwhile: read what is stored. */
-	snprintf(id, sizeof(id), "%s", o->id);
-	order_clear(o);
-	return order_get(a->db, id, o) == 0 ? 0 : -1;
+	return reread(a, o);	/* expired now, or moved on meanwhile */
 }
 
 int
@@ -245,14 +248,7 @@ order_refresh(struct acmed *a, struct order *o)
 		return -1;
 	if (rc == 0)
 		snprintf(o->status, sizeof(o->status), "%s", want);
-	else {
-		/* Someone else moved it first: read what they wrote. */
-		char id[ID_LEN];
-
-		snprintf(id, sizeof(id), "%s", o->id);
-		order_clear(o);
-		if (order_get(a->db, id, o) != 0)
-			return -1;
-	}
+	else if (reread(a, o) == -1)	/* someone else moved it first */
+		return -1;
 	return 0;
 }
