@@ -13,6 +13,8 @@
  *   iotca-acmed [-c FILE]       run (config: -c, $IOTCA_CONFIG, /etc/iotca/iotca.conf)
  *   iotca-acmed -t [-c FILE]    check the configuration and exit
  */
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -32,13 +34,17 @@
 #include "listener.h"
 #include "log.h"
 #include "nonce.h"
+#include "ratelimit.h"
 #include "tlscert.h"
 #include "vpool.h"
+#include "workers.h"
 
 #define RENEW_RETRY_SEC		60
 #define START_SIGNER_WAIT_SEC	20
 #define REQUEUE_MAX		1024
 #define LOOP_SEC		10	/* the main loop wakes at least this often */
+#define FD_RESERVE		64	/* descriptors kept for the database,
+					 * the signer and validations */
 
 char *
 acmed_root_pem(struct acmed *a)
@@ -203,10 +209,63 @@ serve(struct acmed *a, struct listener *l, const sigset_t *sigs,
 	}
 }
 
+/*
+ * Each connection is a descriptor: take the whole hard limit, and serve
+ * fewer connections than configured (saying so) when even that is short.
+ */
+static void
+raise_nofile(struct acmed *a)
+{
+	struct rlimit rl;
+	rlim_t need, have;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_msg(LOG_WARNING, "getrlimit: %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1 &&
+		    getrlimit(RLIMIT_NOFILE, &rl) == -1)
+			return;
+	}
+	need = (rlim_t)a->acme.max_connections * (a->acme.nlisten > 0 ?
+	    a->acme.nlisten : 1) + FD_RESERVE;
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+		return;
+	have = rl.rlim_cur > 2 * FD_RESERVE ? rl.rlim_cur - FD_RESERVE : FD_RESERVE;
+	have /= a->acme.nlisten > 0 ? a->acme.nlisten : 1;
+	log_msg(LOG_WARNING, "only %llu descriptors (RLIMIT_NOFILE): serving "
+	    "%llu connections per socket, not %u", (unsigned long long)rl.rlim_cur,
+	    (unsigned long long)have, a->acme.max_connections);
+	a->acme.max_connections = (unsigned int)have;
+}
+
+/* listener_app.busy: a daemon is stopped only once its requests are done. */
+static int
+daemon_busy(void *cls, const struct MHD_Daemon *d)
+{
+	struct acmed *a = cls;
+
+	return a->workers != NULL && workers_pending(a->workers, d) > 0;
+}
+
+static int
+make_limits(struct acmed *a)
+{
+	size_t n = a->acme.ratelimit_slots;
+
+	return (a->rl_new_account = ratelimit_new(&a->acme.rl_new_account, n)) ==
+	    NULL || (a->rl_address = ratelimit_new(&a->acme.rl_address, n)) ==
+	    NULL || (a->rl_account = ratelimit_new(&a->acme.rl_account, n)) ==
+	    NULL ? -1 : 0;
+}
+
 static int
 run(struct acmed *a)
 {
-	struct listener_app app = { http_handler, a, http_completed, NULL };
+	struct listener_app app = { http_handler, a, http_completed, NULL,
+	    daemon_busy, a };
 	struct listener *l = NULL;
 	struct tls_material m;
 	sigset_t sigs;
@@ -237,6 +296,15 @@ run(struct acmed *a)
 	}
 	if (requeue_validations(a) == -1)
 		goto out;
+	raise_nofile(a);
+	if (make_limits(a) == -1) {
+		log_msg(LOG_ERR, "out of memory");
+		goto out;
+	}
+	if ((a->workers = workers_new(a->acme.workers, err, sizeof(err))) == NULL) {
+		log_msg(LOG_ERR, "%s", err);
+		goto out;
+	}
 	if ((l = listener_bind(&a->acme, &app, err, sizeof(err))) == NULL ||
 	    first_certificate(a, &m, err, sizeof(err)) == -1 ||
 	    listener_serve(l, &m, err, sizeof(err)) == -1) {
@@ -254,7 +322,17 @@ run(struct acmed *a)
 	rc = 0;
 out:
 	tls_material_clear(&m);
+	/* No new connections, then every suspended request finished (or
+	 * answered), then the daemons can stop. */
+	listener_quiesce(l);
+	if (a->workers != NULL)
+		workers_close(a->workers);
 	listener_free(l);
+	workers_free(a->workers);
+	a->workers = NULL;
+	ratelimit_free(a->rl_new_account);
+	ratelimit_free(a->rl_address);
+	ratelimit_free(a->rl_account);
 	db_busy = vpool_free(a->vpool) == -1;
 	if (!db_busy)
 		acmedb_close(a->db);

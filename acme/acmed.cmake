@@ -6,9 +6,9 @@ add_library(iotca_acmed STATIC
   ${_d}/contact.c ${_d}/http.c ${_d}/issue.c ${_d}/keycache.c ${_d}/listener.c ${_d}/nonce.c
   ${_d}/objects.c ${_d}/res_account.c ${_d}/res_authz.c ${_d}/res_cert.c
   ${_d}/res_directory.c ${_d}/res_order.c ${_d}/signercall.c ${_d}/tlscert.c
-  ${_d}/vpool.c)
+  ${_d}/vpool.c ${_d}/ratelimit.c ${_d}/workers.c)
 target_include_directories(iotca_acmed PUBLIC ${_d})
-target_link_libraries(iotca_acmed PUBLIC iotca_jws iotca_validate iotca_ca
+target_link_libraries(iotca_acmed PUBLIC iotca_jws iotca_validate iotca_policy
   iotca_casvc_client PkgConfig::MHD PkgConfig::SYSTEMD PkgConfig::SQLITE
   PkgConfig::JANSSON PkgConfig::INIH PkgConfig::OPENSSL Threads::Threads)
 

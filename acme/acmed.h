@@ -18,6 +18,8 @@ struct keycache;
 struct nonces;
 struct vpool;
 struct tlscert;
+struct workers;
+struct ratelimit;
 
 struct acmed {
 	struct config		 ca;		/* [ca], [signer], [policy] */
@@ -28,6 +30,10 @@ struct acmed {
 	struct nonces		*nonces;
 	struct keycache		*keys;		/* account keys by thumbprint */
 	struct vpool		*vpool;
+	struct workers		*workers;	/* run requests (http.c) */
+	/* Rate limits: newAccount per address; newOrder and finalize per
+	 * address and per account ([acme] ratelimit_*). */
+	struct ratelimit	*rl_new_account, *rl_address, *rl_account;
 	/* The root PEM as the signer gave it with our TLS certificate. */
 	pthread_mutex_t		 root_lock;
 	char			*root_pem;

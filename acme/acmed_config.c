@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -89,6 +90,60 @@ valid_base_url(const char *v)
 	return strchr(v + 8, '/') == NULL || strcmp(strchr(v + 8, '/'), "/") == 0;
 }
 
+/* The connection and rate limits: 1 taken, 0 refused, -1 not one of them. */
+static int
+handle_limits(struct parse_state *st, const char *name, const char *value)
+{
+	static const struct {
+		const char	*name;
+		long		 min, max;
+		size_t		 off;
+	} nums[] = {
+		{ "max_connections", 16, 1000000,
+		    offsetof(struct acme_config, max_connections) },
+		{ "max_connections_per_address", 1, 1000000,
+		    offsetof(struct acme_config, max_per_address) },
+		{ "request_timeout", 1, 600,
+		    offsetof(struct acme_config, request_timeout) },
+		{ "threads", 1, 64, offsetof(struct acme_config, threads) },
+		{ "workers", 1, 256, offsetof(struct acme_config, workers) },
+		{ "ratelimit_slots", 64, 1L << 24,
+		    offsetof(struct acme_config, ratelimit_slots) },
+	};
+	static const struct {
+		const char	*name;
+		size_t		 off;
+	} rules[] = {
+		{ "ratelimit_new_account",
+		    offsetof(struct acme_config, rl_new_account) },
+		{ "ratelimit_address", offsetof(struct acme_config, rl_address) },
+		{ "ratelimit_account", offsetof(struct acme_config, rl_account) },
+	};
+	char *base = (char *)st->cfg;
+	size_t i;
+	long v;
+
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		if (strcmp(name, nums[i].name) != 0)
+			continue;
+		if (config_parse_long(value, nums[i].min, nums[i].max, &v) == -1)
+			return fail(st, "%s must be %ld..%ld", name,
+			    nums[i].min, nums[i].max);
+		*(unsigned int *)(base + nums[i].off) = (unsigned int)v;
+		return 1;
+	}
+	for (i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		if (strcmp(name, rules[i].name) != 0)
+			continue;
+		if (ratelimit_parse_rule(value, (struct ratelimit_rule *)
+		    (base + rules[i].off)) == -1)
+			return fail(st, "%s must be BURST/SECONDS (e.g. 20/60) "
+			    "or off, not \"%s\"", name, value);
+		return 1;
+	}
+	return -1;
+}
+
 static int
 handle_acme(struct parse_state *st, const char *name, const char *value)
 {
@@ -152,6 +207,8 @@ handle_acme(struct parse_state *st, const char *name, const char *value)
 			return fail(st, "%s must be an http(s) URL", name);
 		return config_set_string(&st->e, name[0] == 't' ? &c->tos_url : &c->website, value);
 	}
+	if (handle_limits(st, name, value) != -1)
+		return !st->e.failed;
 	return fail(st, "unknown key \"%s\" in [acme]", name);
 }
 
@@ -189,6 +246,18 @@ acme_config_load(const char *path, struct acme_config *cfg, char *err,
 	cfg->http01_port = 80;
 	cfg->tlsalpn01_port = 443;
 	cfg->order_lifetime = 7L * 86400;
+	cfg->max_connections = ACME_DEF_MAX_CONNECTIONS;
+	cfg->max_per_address = ACME_DEF_MAX_PER_ADDRESS;
+	cfg->request_timeout = ACME_DEF_REQUEST_TIMEOUT;
+	cfg->threads = ACME_DEF_THREADS;
+	cfg->workers = ACME_DEF_WORKERS;
+	cfg->ratelimit_slots = ACME_DEF_RATELIMIT_SLOTS;
+	if (ratelimit_parse_rule(ACME_DEF_RL_NEW_ACCOUNT, &cfg->rl_new_account) == -1 ||
+	    ratelimit_parse_rule(ACME_DEF_RL_ADDRESS, &cfg->rl_address) == -1 ||
+	    ratelimit_parse_rule(ACME_DEF_RL_ACCOUNT, &cfg->rl_account) == -1) {
+		snprintf(err, errlen, "bad built-in rate limit");
+		return -1;
+	}
 
 	if (config_ini_parse(path, handler, &st, &st.e, err, errlen) == -1)
 		goto fail;

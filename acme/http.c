@@ -3,6 +3,9 @@
  * (see http.h).  Every response gets a fresh Replay-Nonce and a Link to the
  * directory, so that clients can always retry after badNonce.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +17,21 @@
 #include "http.h"
 #include "log.h"
 #include "nonce.h"
+#include "ratelimit.h"
 #include "resources.h"
+#include "workers.h"
 
 #define M_GET	0x1
 #define M_HEAD	0x2
 #define M_POST	0x4
+
+/* Which rate limits a route is under ([acme] ratelimit_*). */
+enum limit_kind {
+	LIM_NONE,
+	LIM_NEWACCT,	/* per address */
+	LIM_ORDERS,	/* per address and per account */
+	LIM_FINALIZE,	/* the same, for .../finalize only */
+};
 
 struct route {
 	const char	*path;
@@ -27,22 +40,23 @@ struct route {
 	const char	*allow;
 	enum auth_kind	 auth;
 	int		(*fn)(struct req *, struct resp *);
+	enum limit_kind	 limit;
 };
 
 static const struct route routes[] = {
-	{ PATH_DIRECTORY, 0, M_GET | M_HEAD, "GET, HEAD", AUTH_NONE, res_directory },
-	{ PATH_ROOT, 0, M_GET | M_HEAD, "GET, HEAD", AUTH_NONE, res_root },
-	{ PATH_NONCE, 0, M_GET | M_HEAD, "GET, HEAD", AUTH_NONE, res_nonce },
-	{ PATH_NEWACCT, 0, M_POST, "POST", AUTH_JWK, res_new_account },
-	{ PATH_NEWORDER, 0, M_POST, "POST", AUTH_KID, res_new_order },
-	{ PATH_REVOKE, 0, M_POST, "POST", AUTH_EITHER, res_revoke },
-	{ PATH_KEYCHANGE, 0, M_POST, "POST", AUTH_KID, res_key_change },
-	{ PATH_ARI "/", 1, M_GET | M_HEAD, "GET, HEAD", AUTH_NONE, res_renewal_info },
-	{ PATH_ACCT "/", 1, M_POST, "POST", AUTH_KID, res_account },
-	{ PATH_ORDER "/", 1, M_POST, "POST", AUTH_KID, res_order },
-	{ PATH_AUTHZ "/", 1, M_POST, "POST", AUTH_KID, res_authz },
-	{ PATH_CHALL "/", 1, M_POST, "POST", AUTH_KID, res_chall },
-	{ PATH_CERT "/", 1, M_POST, "POST", AUTH_KID, res_cert },
+	{ PATH_DIRECTORY, 0, M_GET | M_HEAD, "GET, HEAD", AUTH_NONE, res_directory, LIM_NONE },
+	{ PATH_ROOT, 0, M_GET | M_HEAD, "GET, HEAD", AUTH_NONE, res_root, LIM_NONE },
+	{ PATH_NONCE, 0, M_GET | M_HEAD, "GET, HEAD", AUTH_NONE, res_nonce, LIM_NONE },
+	{ PATH_NEWACCT, 0, M_POST, "POST", AUTH_JWK, res_new_account, LIM_NEWACCT },
+	{ PATH_NEWORDER, 0, M_POST, "POST", AUTH_KID, res_new_order, LIM_ORDERS },
+	{ PATH_REVOKE, 0, M_POST, "POST", AUTH_EITHER, res_revoke, LIM_NONE },
+	{ PATH_KEYCHANGE, 0, M_POST, "POST", AUTH_KID, res_key_change, LIM_NONE },
+	{ PATH_ARI "/", 1, M_GET | M_HEAD, "GET, HEAD", AUTH_NONE, res_renewal_info, LIM_NONE },
+	{ PATH_ACCT "/", 1, M_POST, "POST", AUTH_KID, res_account, LIM_NONE },
+	{ PATH_ORDER "/", 1, M_POST, "POST", AUTH_KID, res_order, LIM_FINALIZE },
+	{ PATH_AUTHZ "/", 1, M_POST, "POST", AUTH_KID, res_authz, LIM_NONE },
+	{ PATH_CHALL "/", 1, M_POST, "POST", AUTH_KID, res_chall, LIM_NONE },
+	{ PATH_CERT "/", 1, M_POST, "POST", AUTH_KID, res_cert, LIM_NONE },
 };
 
 /* ---- response building ----------------------------------------------------- */
@@ -101,6 +115,33 @@ problem_new(const char *type, const char *detail)
 
 	snprintf(urn, sizeof(urn), "urn:ietf:params:acme:error:%s", type);
 	return json_pack("{s:s, s:s}", "type", urn, "detail", detail);
+}
+
+unsigned int
+problem_status(const char *type)
+{
+	static const struct {
+		const char	*type;
+		unsigned int	 status;
+	} map[] = {
+		{ "unauthorized", 403 },
+		{ "orderNotReady", 403 },
+		{ "accountDoesNotExist", 400 },
+		{ "rateLimited", 429 },
+		{ "serverInternal", 500 },
+		{ "alreadyReplaced", 409 },
+		{ "unsupportedMediaType", 415 },
+	};
+	const char *p;
+	size_t i;
+
+	if (type == NULL)
+		return 400;
+	p = strrchr(type, ':') != NULL ? strrchr(type, ':') + 1 : type;
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(p, map[i].type) == 0)
+			return map[i].status;
+	return 400;	/* the rest are the client's fault */
 }
 
 int
@@ -314,10 +355,79 @@ is_jose(struct MHD_Connection *conn)
 	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+static double
+monotonic(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		return 0;
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* 429 rateLimited with Retry-After (RFC 8555 6.6). */
+static int
+answer_limited(struct resp *rs, unsigned int retry, const char *what)
+{
+	rs->retry_after = (int)retry;
+	log_msg(LOG_NOTICE, "rate limited: %s; retry after %u s", what, retry);
+	return resp_problem(rs, MHD_HTTP_TOO_MANY_REQUESTS, "rateLimited",
+	    "too many requests %s; retry after %u seconds", what, retry);
+}
+
+static int
+limited_kind(const struct route *rt, const struct req *r)
+{
+	if (rt->limit == LIM_FINALIZE)
+		return strcmp(r->arg2, "finalize") == 0 ? LIM_ORDERS : LIM_NONE;
+	return rt->limit;
+}
+
+/* Per address, before the JWS is even checked: 1 when answered. */
+static int
+limit_address(struct req *r, const struct route *rt, struct resp *rs)
+{
+	struct ratelimit *rl;
+	unsigned int retry;
+	char what[128];
+
+	switch (limited_kind(rt, r)) {
+	case LIM_NEWACCT:
+		rl = r->a->rl_new_account;
+		break;
+	case LIM_ORDERS:
+		rl = r->a->rl_address;
+		break;
+	default:
+		return 0;
+	}
+	if (ratelimit_take(rl, r->peer, monotonic(), &retry))
+		return 0;
+	snprintf(what, sizeof(what), "from %s to %s", r->peer,
+	    rt->limit == LIM_NEWACCT ? "newAccount" : "newOrder and finalize");
+	return answer_limited(rs, retry, what) == 0 ? 1 : -1;
+}
+
+/* Per account, once it is known: 1 when answered. */
+static int
+limit_account(struct req *r, const struct route *rt, struct resp *rs)
+{
+	unsigned int retry;
+	char what[128];
+
+	if (limited_kind(rt, r) != LIM_ORDERS || !r->have_acct ||
+	    ratelimit_take(r->a->rl_account, r->acct.id, monotonic(), &retry))
+		return 0;
+	snprintf(what, sizeof(what), "of account %s to newOrder and finalize",
+	    r->acct.id);
+	return answer_limited(rs, retry, what) == 0 ? 1 : -1;
+}
+
 /* Route, check and run one request; the response is in rs. */
 static int
 dispatch(struct req *r, struct resp *rs)
 {
+	int rc;
 	const struct route *rt;
 	int m = method_bit(r->method);
 
@@ -338,8 +448,12 @@ dispatch(struct req *r, struct resp *rs)
 			return resp_problem(rs, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
 			    "unsupportedMediaType",
 			    "POST bodies must be application/jose+json");
+		if ((rc = limit_address(r, rt, rs)) != 0)
+			return rc == 1 ? 0 : -1;
 		if (auth_request(r, rt->auth, rs) == -1)
 			return rs->body != NULL ? 0 : -1;
+		if ((rc = limit_account(r, rt, rs)) != 0)
+			return rc == 1 ? 0 : -1;
 	}
 	return rt->fn(r, rs);
 }
@@ -350,6 +464,7 @@ req_free(struct req *r)
 	if (r == NULL)
 		return;
 	free(r->body);
+	resp_clear(&r->rs);
 	jws_free(r->jws);
 	json_decref(r->payload);
 	EVP_PKEY_free(r->key);
@@ -390,6 +505,70 @@ append_body(struct req *r, const char *data, size_t n)
 	return 0;
 }
 
+/*
+ * The rate-limit key of the client: its IPv4 address, or the /64 of its
+ * IPv6 address (one host may take any address of its /64).
+ */
+static void
+peer_key(struct MHD_Connection *conn, char *out, size_t outlen)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+	struct in6_addr a6;
+	char text[INET6_ADDRSTRLEN];
+
+	snprintf(out, outlen, "unknown");
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || (sa = ci->client_addr) == NULL)
+		return;
+	if (sa->sa_family == AF_INET) {
+		if (inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+		    text, sizeof(text)) != NULL)
+			snprintf(out, outlen, "%s", text);
+		return;
+	}
+	if (sa->sa_family != AF_INET6)
+		return;
+	a6 = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+		if (inet_ntop(AF_INET, &a6.s6_addr[12], text, sizeof(text)) != NULL)
+			snprintf(out, outlen, "%s", text);
+		return;
+	}
+	memset(&a6.s6_addr[8], 0, 8);
+	if (inet_ntop(AF_INET6, &a6, text, sizeof(text)) != NULL)
+		snprintf(out, outlen, "%s/64", text);
+}
+
+/* Run the request; the answer is in r->rs, never empty. */
+static void
+run_request(struct req *r)
+{
+	if (dispatch(r, &r->rs) == -1 || r->rs.body == NULL) {
+		resp_clear(&r->rs);
+		(void)resp_problem(&r->rs, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		    "serverInternal", "the server failed; see its log");
+	}
+	r->state = REQ_ANSWERED;
+}
+
+/* A worker's job: run it, then hand the connection back to MHD (last: the
+ * poll thread may answer and free r at once). */
+static void
+work(void *arg)
+{
+	struct req *r = arg;
+
+	run_request(r);
+	MHD_resume_connection(r->conn);
+}
+
+/*
+ * A request is read on MHD's poll thread, then suspended while a worker
+ * runs it (JWS checks, the database, the signer), then resumed: MHD calls
+ * here once more and the answer is queued.  When the workers take no more
+ * jobs (stopping) the request runs here instead.
+ */
 enum MHD_Result
 http_handler(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -397,8 +576,7 @@ http_handler(void *cls, struct MHD_Connection *conn, const char *url,
 {
 	struct acmed *a = cls;
 	struct req *r = *con_cls;
-	struct resp rs;
-	enum MHD_Result ret;
+	const union MHD_ConnectionInfo *ci;
 
 	if (r == NULL) {
 		if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -409,27 +587,38 @@ http_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		snprintf(r->path, sizeof(r->path), "%s", url);
 		if (strlen(url) >= sizeof(r->path))
 			r->too_large = 1;
+		peer_key(conn, r->peer, sizeof(r->peer));
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+		r->daemon = ci != NULL ? ci->daemon : NULL;
 		*con_cls = r;
 		if (!declared_huge(conn))
 			return MHD_YES;		/* come back with the body */
 		r->too_large = 1;
 	} else if (*upload_data_size > 0) {
+		if (r->state != REQ_READING)
+			return MHD_NO;
 		if (append_body(r, upload_data, *upload_data_size) == -1)
 			return MHD_NO;
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
 
-	memset(&rs, 0, sizeof(rs));
-	if (dispatch(r, &rs) == -1 || rs.body == NULL) {
-		resp_clear(&rs);
-		if (resp_problem(&rs, MHD_HTTP_INTERNAL_SERVER_ERROR,
-		    "serverInternal", "the server failed; see its log") == -1)
-			return MHD_NO;
+	switch (r->state) {
+	case REQ_READING:
+		r->state = REQ_WORKING;
+		MHD_suspend_connection(conn);
+		if (a->workers != NULL &&
+		    workers_submit(a->workers, work, r, r->daemon) == 0)
+			return MHD_YES;
+		run_request(r);
+		MHD_resume_connection(conn);
+		return MHD_YES;
+	case REQ_WORKING:
+		return MHD_YES;		/* not ours to answer yet */
+	case REQ_ANSWERED:
+		break;
 	}
-	ret = send_resp(a, conn, &rs);
-	resp_clear(&rs);
-	return ret;
+	return send_resp(a, conn, &r->rs);
 }
 
 void

@@ -43,6 +43,25 @@ enum auth_kind {
 	AUTH_EITHER,	/* revokeCert: account or certificate key */
 };
 
+struct resp {
+	unsigned int	 status;
+	char		*body;		/* malloc'd */
+	size_t		 len;
+	const char	*ctype;
+	char		*location;	/* malloc'd, or NULL */
+	char		*links[HTTP_MAX_LINKS];	/* full Link header values */
+	size_t		 nlinks;
+	int		 retry_after;	/* seconds, 0 = none */
+	const char	*allow;		/* 405 */
+};
+
+/* Where a request is: read, with the workers, answered (see http.c). */
+enum req_state {
+	REQ_READING,
+	REQ_WORKING,
+	REQ_ANSWERED,
+};
+
 struct req {
 	struct acmed		*a;
 	struct MHD_Connection	*conn;
@@ -61,19 +80,13 @@ struct req {
 	char			 thumb[THUMB_LEN];
 	int			 have_acct;
 	struct acct		 acct;		/* the signer's account (kid, or jwk if known) */
+	/* Where it is, and the answer a worker made */
+	enum req_state		 state;
+	struct resp		 rs;
+	const struct MHD_Daemon	*daemon;
+	char			 peer[64];	/* rate-limit key of the client */
 };
 
-struct resp {
-	unsigned int	 status;
-	char		*body;		/* malloc'd */
-	size_t		 len;
-	const char	*ctype;
-	char		*location;	/* malloc'd, or NULL */
-	char		*links[HTTP_MAX_LINKS];	/* full Link header values */
-	size_t		 nlinks;
-	int		 retry_after;	/* seconds, 0 = none */
-	const char	*allow;		/* 405 */
-};
 
 /* MHD callbacks (listener_app). */
 enum MHD_Result	 http_handler(void *cls, struct MHD_Connection *,
@@ -93,6 +106,9 @@ int	 resp_problem(struct resp *, unsigned int status, const char *type,
 /* A problem built by the caller (subproblems, algorithms); steals it. */
 int	 resp_problem_json(struct resp *, unsigned int status, json_t *problem);
 json_t	*problem_new(const char *type, const char *detail);
+/* The HTTP status a problem of this type is answered with (RFC 8555 6.7):
+ * for a problem stored in an order or a challenge, whose "status" says it. */
+unsigned int problem_status(const char *type);
 int	 resp_location(struct resp *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 int	 resp_link(struct resp *, const char *url, const char *rel);

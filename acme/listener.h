@@ -14,10 +14,20 @@
 #include "acmed_config.h"
 #include "tlscert.h"
 
-#define LISTEN_MAX_CONNECTIONS	64	/* per listening socket */
-#define LISTEN_PER_IP		32
-#define LISTEN_TIMEOUT_SEC	30	/* idle connection (slowloris) */
-#define LISTEN_GRACE_SEC	(LISTEN_TIMEOUT_SEC * 2)
+/*
+ * Connections are polled (epoll) by [acme] threads per socket and their
+ * requests run on the application's workers, so an idle connection costs a
+ * socket and a little memory, never a thread.  Limits, from [acme]:
+ * max_connections per socket, max_connections_per_address, and
+ * request_timeout: a connection that has not delivered a complete request
+ * that long after it was accepted or last answered is closed, whether it
+ * was silent or trickled bytes.
+ */
+#define LISTEN_BACKLOG		1024	/* a LAN's devices all come back at once
+					 * after a power cut (kernel caps it) */
+#define LISTEN_GRACE_SEC	60	/* an old daemon's connections finish */
+#define LISTEN_LOG_EVERY_SEC	10	/* a repeated httpd line, at most */
+#define LISTEN_MEMORY_LIMIT	(32 * 1024)	/* per connection: headers */
 
 struct listener;
 
@@ -27,6 +37,10 @@ struct listener_app {
 	void				*handler_cls;
 	MHD_RequestCompletedCallback	 completed;
 	void				*completed_cls;
+	/* Whether requests of this daemon are still being worked on (the
+	 * daemon is stopped only once they are not); may be NULL. */
+	int				(*busy)(void *cls, const struct MHD_Daemon *);
+	void				*busy_cls;
 };
 
 /*
@@ -43,8 +57,11 @@ size_t		 listener_count(const struct listener *);
 /* Serve with this key and chain (copied); replaces running daemons. */
 int		 listener_serve(struct listener *, const struct tls_material *,
 		    char *err, size_t errlen);
-/* Stop quiesced daemons whose grace time is over. */
+/* Stop quiesced daemons whose grace time is over and that have no work
+ * left; log the count of repeated httpd lines held back. */
 void		 listener_reap(struct listener *, time_t now);
+/* Stop accepting (the sockets stay open until listener_free). */
+void		 listener_quiesce(struct listener *);
 void		 listener_free(struct listener *);
 
 #endif

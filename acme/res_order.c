@@ -552,8 +552,7 @@ answer_refusal(struct resp *rs, const struct order *o)
 	if (p == NULL)
 		return -1;
 	type = json_string_value(json_object_get(p, "type"));
-	return resp_problem_json(rs, type != NULL && strstr(type,
-	    ":unauthorized") != NULL ? 403 : 400, p);
+	return resp_problem_json(rs, problem_status(type), p);
 }
 
 static int

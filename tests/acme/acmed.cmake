@@ -13,3 +13,27 @@ add_executable(test_keycache ${CMAKE_CURRENT_LIST_DIR}/test_keycache.c)
 target_link_libraries(test_keycache PRIVATE iotca_acmed PkgConfig::CMOCKA)
 set_target_properties(test_keycache PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 add_test(NAME acme-keycache COMMAND test_keycache)
+
+# The rate limiter's token buckets on their own (cmocka).
+add_executable(test_ratelimit ${CMAKE_CURRENT_LIST_DIR}/test_ratelimit.c)
+target_link_libraries(test_ratelimit PRIVATE iotca_acmed PkgConfig::CMOCKA)
+set_target_properties(test_ratelimit PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+add_test(NAME acme-ratelimit COMMAND test_ratelimit)
+
+# iotca-acmed killed (SIGKILL) between the signer's answer and its commit:
+# the order ends valid with that certificate, no second one, no orphan.
+add_test(NAME acmed-crash
+         COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/acmed_crash.py)
+set_tests_properties(acmed-crash PROPERTIES
+  ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
+  TIMEOUT 180 RUN_SERIAL TRUE)
+
+# A hostile LAN (tests/acme/acmed_limits.py): 2,000 idle connections from
+# 100 addresses, and the rate limits of newAccount, newOrder and finalize.
+foreach(part idle ratelimit)
+  add_test(NAME acmed-limits-${part}
+           COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/acmed_limits.py ${part})
+  set_tests_properties(acmed-limits-${part} PROPERTIES
+    ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
+    TIMEOUT 120 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+endforeach()

@@ -178,7 +178,12 @@ admin_socket = /tmp/a.sock"
 	refuses "port 0" "conf:13: http01_port" "http01_port = 0"
 	refuses "unknown key" "conf:13: unknown key" "colour = blue"
 	refuses "missing listen" "missing \\[acme\\] listen" "db = /tmp/a.db"
-	printf '%s\n[acme]\nlisten = [::1]:8443\nlisten = 127.0.0.1:8443\ndb = /tmp/a.db\ndns_server = 127.0.0.1:5353\n' "$base" >"$dir/c/conf"
+	refuses "rate limit without period" "conf:13: ratelimit_new_account must be BURST/SECONDS" "ratelimit_new_account = 20"
+	refuses "rate limit of 0" "conf:13: ratelimit_account must be BURST/SECONDS" "ratelimit_account = 0/60"
+	refuses "request_timeout 0" "conf:13: request_timeout must be 1..600" "request_timeout = 0"
+	refuses "per-address cap 0" "conf:13: max_connections_per_address must be" "max_connections_per_address = 0"
+	refuses "workers 0" "conf:13: workers must be 1..256" "workers = 0"
+	printf '%s\n[acme]\nlisten = [::1]:8443\nlisten = 127.0.0.1:8443\ndb = /tmp/a.db\ndns_server = 127.0.0.1:5353\nratelimit_address = off\nratelimit_account = 10/3600\nrequest_timeout = 3\n' "$base" >"$dir/c/conf"
 	if "$bin/iotca-acmed" -t -c "$dir/c/conf" >/dev/null 2>&1; then echo "ok - good config passes -t"
 	else echo "not ok - good config refused: $("$bin/iotca-acmed" -t -c "$dir/c/conf" 2>&1)"; fail=1; fi
 	exit $fail

@@ -518,6 +518,9 @@ if approve:
     check(o["status"] == "invalid" and o.get("error", {}).get("type") ==
           URN + "unauthorized" and "not our camera" in o["error"]["detail"],
           "denied: order invalid, unauthorized with the operator's reason", o)
+    check(o.get("error", {}).get("status") == 403,
+          "denied: the order's problem carries its HTTP status (403)",
+          o.get("error"))
 
 # keyChange
 newkey = Key(ec.SECP384R1())
