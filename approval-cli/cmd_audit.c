@@ -2,7 +2,7 @@
  * iotca audit: verify, show, export the sealed audit log, and hand out the
  * checkpoint public key.  Verification that needs the TPM (record MACs, the
  * NV counter) runs in the signer; --offline checks a copied signer.db here,
- * with the public key alone.
+ * with the public key alone (auditchain: OpenSSL and SQLite, no key code).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include <openssl/pem.h>
 
-#include "audit.h"
+#include "auditchain.h"
 #include "cli.h"
 
 #define PAGE	200

@@ -1,309 +1,104 @@
 /*
- * iotca init: create the CA.  A fresh key is generated inside the key store
- * every time (draft 4.11: never reuse key material) and the self-signed root
- * is written beside it.  An existing root or key is never replaced: the
- * operator moves it away first, knowingly.
+ * iotca init: make the CA, for operators used to one command.  The key
+ * store and the TPM are iotca-signer's alone, so this only runs
+ * "iotca-signer -c CONFIG init [--years N] [--algorithm ALG]" in its place,
+ * with the same environment and user (run it as the signer's user).
+ *
+ * The signer is looked for beside this program (a build tree), then in the
+ * sbin directory that sits where this bin directory does (an installed tree,
+ * under any prefix or staging directory), then in the sbin directory the
+ * build was configured for.
  */
 #include <sys/stat.h>
 
 #include <errno.h>
-#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-
-#include <pwd.h>
-
-#include "anchor.h"
-#include "audit.h"
-#include "certgen.h"
 #include "cli.h"
-#include "config.h"
-#include "keystore.h"
-#include "signerdb.h"
 
-/* The audit log's side of init: the CA's creation is its first event. */
-struct init_audit {
-	struct anchor	*anchor;
-	struct signerdb	*db;
-	struct audit	*audit;
-	int		 in_tx;
-};
+#ifndef IOTCA_SBINDIR
+#define IOTCA_SBINDIR	"/usr/sbin"
+#endif
+#ifndef IOTCA_BIN_TO_SBIN
+#define IOTCA_BIN_TO_SBIN	"../sbin"
+#endif
 
-/* Write the root with O_EXCL: a race with another init loses cleanly. */
-static int
-write_root(const char *path, X509 *root)
-{
-	FILE *f;
-	int fd;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0644);
-	if (fd == -1) {
-		cli_error("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if ((f = fdopen(fd, "w")) == NULL) {
-		cli_error("%s: %s", path, strerror(errno));
-		close(fd);
-		unlink(path);
-		return -1;
-	}
-	if (PEM_write_X509(f, root) != 1 || fflush(f) == EOF ||
-	    fsync(fileno(f)) == -1) {
-		cli_error("%s: cannot write the root certificate", path);
-		fclose(f);
-		unlink(path);
-		return -1;
-	}
-	if (fclose(f) == EOF) {
-		cli_error("%s: %s", path, strerror(errno));
-		unlink(path);
-		return -1;
-	}
-	return 0;
-}
+#define SIGNER	"iotca-signer"
 
 static int
-refuse_existing(const char *path, const char *what)
+is_program(const char *path)
 {
 	struct stat st;
 
-	if (lstat(path, &st) == 0) {
-		cli_error("%s %s already exists: iotca never replaces a root; "
-		    "move it away first if you mean to start a new CA", what,
-		    path);
-		return -1;
-	}
-	if (errno != ENOENT) {
-		cli_error("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    access(path, X_OK) == 0;
 }
 
-static void
-init_audit_close(struct init_audit *ia)
-{
-	audit_close(ia->audit);
-	anchor_close(ia->anchor);
-	signerdb_close(ia->db);
-	memset(ia, 0, sizeof(*ia));
-}
-
-/*
- * Open signer.db and its audit log (making the audit keys, in the TPM with
- * store = tpm2, on first use) and append the CA's creation inside an open
- * transaction: the root is written only if its record can be.
- */
+/* The signer's path into out; 0, or -1 with the places looked at in err. */
 static int
-init_audit_begin(const struct config *cfg, const char *owner_auth,
-    struct ks *ks, X509 *root, int years, struct init_audit *ia)
+find_signer(char *out, size_t outlen, char *err, size_t errlen)
 {
-	struct anchor_paths ap;
-	struct audit_params prm;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	char err[512], fp[2 * EVP_MAX_MD_SIZE + 1];
-	struct passwd *pw = getpwuid(getuid());
-	unsigned int len = 0, i;
-	json_t *ev;
-	int created, rc;
+	char self[PATH_MAX], *slash;
+	ssize_t n;
+	int len;
 
-	memset(ia, 0, sizeof(*ia));
-	config_anchor(cfg, owner_auth, &ap);
-	memset(&prm, 0, sizeof(prm));
-	prm.checkpoint_records = cfg->audit_checkpoint_records;
-	prm.checkpoint_minutes = cfg->audit_checkpoint_minutes;
-	if ((ia->db = signerdb_open(cfg->db, err, sizeof(err))) == NULL ||
-	    (ia->anchor = anchor_open(ks, &ap, 1, &created, err,
-	    sizeof(err))) == NULL ||
-	    (ia->audit = audit_open(signerdb_sqlite(ia->db), ia->anchor, &prm,
-	    err, sizeof(err))) == NULL)
-		goto fail;
-	fp[0] = '\0';
-	if (X509_digest(root, EVP_sha256(), md, &len) == 1)
-		for (i = 0; i < len; i++)
-			snprintf(fp + 2 * i, 3, "%02x", md[i]);
-	ev = audit_event("ca_initialised", json_pack("{s:s, s:I, s:s, s:s}",
-	    "role", "operator", "uid", (json_int_t)getuid(), "user",
-	    pw != NULL ? pw->pw_name : "?", "via", "iotca init"));
-	if (ev == NULL || json_object_update_new(ev, json_pack("{s:s, s:s, "
-	    "s:s, s:s, s:i, s:s}", "name", cfg->name, "root_sha256", fp,
-	    "key_store", cfg->key_store == KS_STORE_TPM2 ? "tpm2" :
-	    cfg->key_store == KS_STORE_FILE ? "file" : "provider",
-	    "key_algorithm", ks_alg_name(cfg->key_alg), "years", years,
-	    "audit_anchor", anchor_mode_name(ia->anchor))) == -1) {
-		json_decref(ev);
-		snprintf(err, sizeof(err), "out of memory");
-		goto fail;
-	}
-	if (signerdb_begin(ia->db, err, sizeof(err)) == -1) {
-		json_decref(ev);
-		goto fail;
-	}
-	ia->in_tx = 1;
-	rc = audit_append(ia->audit, ev, NULL, err, sizeof(err));
-	json_decref(ev);
-	if (rc == -1)
-		goto fail;
-	if (!anchor_is_hardware(ia->anchor))
-		printf("audit log:        anchored in FILES (%s, %s): weaker than "
-		    "a TPM, development only\n", cfg->audit_hmac,
-		    cfg->audit_counter);
-	return 0;
-fail:
-	cli_error("audit log: %s", err);
-	if (ia->in_tx) {
-		signerdb_rollback(ia->db);
-		audit_rolled_back(ia->audit);
-	}
-	init_audit_close(ia);
-	return -1;
-}
-
-/* Commit the creation record (and sign the log's head), or drop it. */
-static int
-init_audit_end(struct init_audit *ia, int commit)
-{
-	char err[512];
-	int rc = 0;
-
-	if (ia->audit == NULL)
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL)
+			*slash = '\0';
+		len = snprintf(out, outlen, "%s/" SIGNER, self);
+		if (len > 0 && (size_t)len < outlen && is_program(out))
+			return 0;
+		len = snprintf(out, outlen, "%s/" IOTCA_BIN_TO_SBIN "/" SIGNER,
+		    self);
+		if (len > 0 && (size_t)len < outlen && is_program(out))
+			return 0;
+	} else
+		snprintf(self, sizeof(self), "(unknown: %s)", strerror(errno));
+	len = snprintf(out, outlen, "%s/" SIGNER, IOTCA_SBINDIR);
+	if (len > 0 && (size_t)len < outlen && is_program(out))
 		return 0;
-	if (!commit) {
-		signerdb_rollback(ia->db);
-		audit_rolled_back(ia->audit);
-	} else if (signerdb_commit(ia->db, err, sizeof(err)) == -1) {
-		cli_error("audit log: %s", err);
-		signerdb_rollback(ia->db);
-		audit_rolled_back(ia->audit);
-		rc = -1;
-	} else {
-		audit_committed(ia->audit);
-		if (audit_checkpoint(ia->audit, err, sizeof(err)) == -1)
-			cli_error("audit log: checkpoint: %s (the signer signs "
-			    "at its start)", err);
-	}
-	init_audit_close(ia);
-	return rc;
-}
-
-static void
-print_summary(const struct config *cfg, X509 *root, int years)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0, i;
-
-	printf("root certificate: %s\n", cfg->root_cert);
-	printf("root key:         %s (%s, %s)\n", cfg->key,
-	    ks_alg_name(cfg->key_alg),
-	    cfg->key_store == KS_STORE_TPM2 ? "TPM-wrapped blob, the key "
-	    "never leaves the TPM" : cfg->key_store == KS_STORE_PROVIDER ?
-	    "held by the provider" : "SOFTWARE KEY FILE: development only");
-	printf("valid for:        %d years\n", years);
-	if (X509_digest(root, EVP_sha256(), md, &len) == 1) {
-		printf("sha256:           ");
-		for (i = 0; i < len; i++)
-			printf("%02X%s", md[i], i + 1 < len ? ":" : "\n");
-	}
+	snprintf(err, errlen, "cannot find " SIGNER " in %s, %s/"
+	    IOTCA_BIN_TO_SBIN " or " IOTCA_SBINDIR, self, self);
+	return -1;
 }
 
 int
 cmd_init(struct cli *c)
 {
-	struct config cfg;
-	struct ks_config kc;
-	struct root_params rp;
-	struct init_audit ia;
-	struct ks *ks = NULL;
-	EVP_PKEY *key = NULL;
-	X509 *root = NULL;
-	char err[512], auth[CONFIG_OWNER_AUTH_MAX + 1] = "";
-	int years, rc = 1, generated = 0;
+	char signer[PATH_MAX + 32], years[16], err[PATH_MAX * 2 + 128];
+	char *argv[10];
+	int n = 0;
 
 	if (c->nargs != 0) {
 		cli_error("usage: iotca init [--years N] [--algorithm ALG]");
 		return 2;
 	}
-	if (config_load(c->config, &cfg, err, sizeof(err)) == -1) {
-		cli_error("%s", err);
+	if (find_signer(signer, sizeof(signer), err, sizeof(err)) == -1) {
+		cli_error("%s (iotca init runs \"iotca-signer init\")", err);
 		return 1;
 	}
-	years = c->years ? c->years : cfg.root_years;
-	if (years < 1 || years > 10) {
-		cli_error("--years must be 1 to 10 (draft-sweet-iot-acme 3.4.1), "
-		    "not %d", years);
-		goto out;
+	argv[n++] = signer;
+	argv[n++] = (char *)"-c";
+	argv[n++] = (char *)c->config;
+	argv[n++] = (char *)"init";
+	if (c->years != 0) {
+		snprintf(years, sizeof(years), "%d", c->years);
+		argv[n++] = (char *)"--years";
+		argv[n++] = years;
 	}
-	if (c->algorithm != NULL && (ks_alg_parse(c->algorithm, &cfg.key_alg)
-	    == -1 || cfg.key_alg == KS_ALG_EC_P256 ||
-	    cfg.key_alg == KS_ALG_RSA_2048)) {
-		cli_error("--algorithm must be ec-p384, ec-p521, rsa-3072 or "
-		    "rsa-4096, not %s", c->algorithm);
-		goto out;
+	if (c->algorithm != NULL) {
+		argv[n++] = (char *)"--algorithm";
+		argv[n++] = (char *)c->algorithm;
 	}
-	if (refuse_existing(cfg.root_cert, "root certificate") == -1)
-		goto out;
-	if (cfg.key_store != KS_STORE_PROVIDER &&
-	    refuse_existing(cfg.key, "root key") == -1)
-		goto out;
-
-	if (config_owner_auth(&cfg, auth, err, sizeof(err)) == -1) {
-		cli_error("%s", err);
-		goto out;
-	}
-	config_ks(&cfg, &kc);
-	if ((ks = ks_new(&kc, err, sizeof(err))) == NULL) {
-		cli_error("%s", err);
-		goto out;
-	}
-	if (cfg.key_store == KS_STORE_PROVIDER)
-		key = ks_load(ks, cfg.key, err, sizeof(err));
-	else if ((key = ks_generate(ks, cfg.key_alg, cfg.key, err,
-	    sizeof(err))) != NULL)
-		generated = 1;
-	if (key == NULL) {
-		cli_error("%s", err);
-		goto out;
-	}
-
-	memset(&rp, 0, sizeof(rp));
-	rp.server_name = cfg.name;
-	rp.domains = (const char *const *)cfg.domains;
-	rp.ndomains = cfg.ndomains;
-	rp.ips = (const char *const *)cfg.ips;
-	rp.nips = cfg.nips;
-	rp.years = years;
-	if ((root = certgen_root(ks, key, &rp, err, sizeof(err))) == NULL) {
-		cli_error("%s", err);
-		goto out;
-	}
-	if (init_audit_begin(&cfg, auth, ks, root, years, &ia) == -1)
-		goto out;
-	if (write_root(cfg.root_cert, root) == -1) {
-		init_audit_end(&ia, 0);
-		goto out;
-	}
-	if (init_audit_end(&ia, 1) == -1) {
-		/* No record, no root. */
-		unlink(cfg.root_cert);
-		goto out;
-	}
-	print_summary(&cfg, root, years);
-	rc = 0;
-out:
-	/* A key without its root is useless and would block the next init. */
-	if (rc != 0 && generated && unlink(cfg.key) == -1)
-		cli_error("%s: %s (remove it by hand)", cfg.key, strerror(errno));
-	X509_free(root);
-	EVP_PKEY_free(key);
-	ks_free(ks);
-	OPENSSL_cleanse(auth, sizeof(auth));
-	config_free(&cfg);
-	return rc;
+	argv[n] = NULL;
+	fflush(NULL);
+	execv(signer, argv);
+	cli_error("%s: %s", signer, strerror(errno));
+	return 1;
 }

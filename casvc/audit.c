@@ -1,26 +1,24 @@
 /*
- * audit: append, checkpoint and verify the sealed audit log (see audit.h).
+ * audit: append, checkpoint and verify the sealed audit log (see audit.h);
+ * the chain itself and its verifier are auditchain.c.
  * The signer keeps the head it last wrote in memory: a log whose end moved
  * without it (rows deleted or added by hand) is refused at the next append.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <systemd/sd-journal.h>
 
 #include "audit.h"
 
-#define HASH_DOMAIN	"iotca-audit-v1"	/* with its NUL */
-#define CP_PREFIX	"iotca-audit-checkpoint"
+_Static_assert(ANCHOR_HMAC_LEN == CHAIN_MAC_KEY_LEN,
+    "the anchor's record key is the chain's MAC key");
 
 static const char *audit_schema =
     "CREATE TABLE IF NOT EXISTS audit_log ("
@@ -37,14 +35,6 @@ static const char *audit_schema =
     " created INTEGER NOT NULL,"
     " signature BLOB NOT NULL);";
 
-/* Digest and MAC contexts, fetched once: verify runs them per record. */
-struct hasher {
-	EVP_MD		*md;
-	EVP_MD_CTX	*mdctx;
-	EVP_MAC		*mac;
-	EVP_MAC_CTX	*macctx;	/* NULL without a key (offline) */
-};
-
 struct pending {			/* appended, not yet committed: for journald */
 	long long	 seq;
 	char		*record;
@@ -54,7 +44,7 @@ struct audit {
 	sqlite3		*db;
 	struct anchor	*anchor;
 	struct audit_params params;
-	struct hasher	 h;
+	struct chain_hasher h;
 	sqlite3_stmt	*ins;
 	long long	 head_seq;	/* what the signer last wrote (committed) */
 	unsigned char	 head_hash[AUDIT_HASH_LEN];
@@ -67,505 +57,6 @@ struct audit {
 	int		 journal_warned;
 	char		 broken[512];
 };
-
-struct checkpoint {
-	long long	 id, head_seq, created;
-	uint64_t	 counter;
-	unsigned char	 head_hash[AUDIT_HASH_LEN];
-	unsigned char	*sig;
-	size_t		 siglen;
-	int		 hash_ok;	/* its head record was seen and matched */
-};
-
-static void
-hex(const unsigned char *b, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int
-dberr(sqlite3 *db, char *err, size_t errlen, const char *what)
-{
-	snprintf(err, errlen, "audit log: %s: %s", what, sqlite3_errmsg(db));
-	return -1;
-}
-
-static int
-ossl_err(char *err, size_t errlen, const char *what)
-{
-	snprintf(err, errlen, "audit log: %s failed", what);
-	ERR_clear_error();
-	return -1;
-}
-
-static void
-hasher_free(struct hasher *h)
-{
-	EVP_MD_CTX_free(h->mdctx);
-	EVP_MD_free(h->md);
-	EVP_MAC_CTX_free(h->macctx);
-	EVP_MAC_free(h->mac);
-	memset(h, 0, sizeof(*h));
-}
-
-static int
-hasher_init(struct hasher *h, const unsigned char *key, char *err,
-    size_t errlen)
-{
-	OSSL_PARAM params[2];
-
-	memset(h, 0, sizeof(*h));
-	if ((h->md = EVP_MD_fetch(NULL, "SHA384", NULL)) == NULL ||
-	    (h->mdctx = EVP_MD_CTX_new()) == NULL)
-		goto fail;
-	if (key == NULL)
-		return 0;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-	    (char *)"SHA384", 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if ((h->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL ||
-	    (h->macctx = EVP_MAC_CTX_new(h->mac)) == NULL ||
-	    EVP_MAC_init(h->macctx, key, ANCHOR_HMAC_LEN, params) != 1)
-		goto fail;
-	return 0;
-fail:
-	hasher_free(h);
-	return ossl_err(err, errlen, "SHA-384/HMAC setup");
-}
-
-static int
-chain_hash(struct hasher *h, long long seq, const unsigned char *prev,
-    const char *record, size_t len, unsigned char out[AUDIT_HASH_LEN])
-{
-	unsigned char be[8];
-	unsigned int n = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		be[i] = (unsigned char)((uint64_t)seq >> (56 - 8 * i));
-	if (EVP_DigestInit_ex2(h->mdctx, h->md, NULL) != 1 ||
-	    EVP_DigestUpdate(h->mdctx, HASH_DOMAIN, sizeof(HASH_DOMAIN)) != 1 ||
-	    EVP_DigestUpdate(h->mdctx, be, sizeof(be)) != 1 ||
-	    EVP_DigestUpdate(h->mdctx, prev, AUDIT_HASH_LEN) != 1 ||
-	    EVP_DigestUpdate(h->mdctx, record, len) != 1 ||
-	    EVP_DigestFinal_ex(h->mdctx, out, &n) != 1 || n != AUDIT_HASH_LEN)
-		return -1;
-	return 0;
-}
-
-static int
-record_mac(struct hasher *h, const unsigned char *hash,
-    unsigned char out[AUDIT_HASH_LEN])
-{
-	size_t n = 0;
-
-	/* A NULL key re-uses the one given at hasher_init(). */
-	if (EVP_MAC_init(h->macctx, NULL, 0, NULL) != 1 ||
-	    EVP_MAC_update(h->macctx, hash, AUDIT_HASH_LEN) != 1 ||
-	    EVP_MAC_final(h->macctx, out, &n, AUDIT_HASH_LEN) != 1 ||
-	    n != AUDIT_HASH_LEN)
-		return -1;
-	return 0;
-}
-
-static int
-cp_message(char *buf, size_t buflen, long long head_seq,
-    const unsigned char *head_hash, uint64_t counter, long long created)
-{
-	char hx[2 * AUDIT_HASH_LEN + 1];
-	int n;
-
-	hex(head_hash, AUDIT_HASH_LEN, hx);
-	n = snprintf(buf, buflen, CP_PREFIX "|%lld|%s|%" PRIu64 "|%lld",
-	    head_seq, hx, counter, created);
-	return n > 0 && (size_t)n < buflen ? n : -1;
-}
-
-static int
-exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
-{
-	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		return dberr(db, err, errlen, sql);
-	return 0;
-}
-
-long long
-audit_count(sqlite3 *db, char *err, size_t errlen)
-{
-	sqlite3_stmt *st;
-	long long n = -1;
-	int rc;
-
-	rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM audit_log", -1, &st,
-	    NULL);
-	if (rc != SQLITE_OK) {
-		/* No table yet: a database from before the audit log. */
-		if (strstr(sqlite3_errmsg(db), "no such table") != NULL)
-			return 0;
-		dberr(db, err, errlen, "count");
-		return -1;
-	}
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	else
-		dberr(db, err, errlen, "count");
-	sqlite3_finalize(st);
-	return n;
-}
-
-/* The last row's seq and hash; seq 0 and zeros for an empty log. */
-static int
-db_head(sqlite3 *db, long long *seq, unsigned char *hash, char *err,
-    size_t errlen)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	*seq = 0;
-	memset(hash, 0, AUDIT_HASH_LEN);
-	if (sqlite3_prepare_v2(db, "SELECT seq, hash FROM audit_log ORDER BY "
-	    "seq DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
-		return dberr(db, err, errlen, "head");
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*seq = sqlite3_column_int64(st, 0);
-		if (sqlite3_column_bytes(st, 1) == AUDIT_HASH_LEN)
-			memcpy(hash, sqlite3_column_blob(st, 1), AUDIT_HASH_LEN);
-	} else if (rc != SQLITE_DONE) {
-		sqlite3_finalize(st);
-		return dberr(db, err, errlen, "head");
-	}
-	sqlite3_finalize(st);
-	return 0;
-}
-
-static void
-free_checkpoints(struct checkpoint *c, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(c[i].sig);
-	free(c);
-}
-
-/* Checkpoints in the order they were written (all, or only the newest). */
-static int
-load_checkpoints(sqlite3 *db, int newest_only, struct checkpoint **out,
-    size_t *n, char *err, size_t errlen)
-{
-	sqlite3_stmt *st;
-	struct checkpoint *c = NULL, *nc;
-	size_t cnt = 0, cap = 0;
-	int rc;
-
-	*out = NULL;
-	*n = 0;
-	if (sqlite3_prepare_v2(db, newest_only ?
-	    "SELECT id, head_seq, head_hash, counter, created, signature FROM "
-	    "audit_checkpoints ORDER BY id DESC LIMIT 1" :
-	    "SELECT id, head_seq, head_hash, counter, created, signature FROM "
-	    "audit_checkpoints ORDER BY id", -1, &st, NULL) != SQLITE_OK)
-		return dberr(db, err, errlen, "checkpoints");
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 64;
-			if ((nc = reallocarray(c, cap, sizeof(*c))) == NULL)
-				goto nomem;
-			c = nc;
-		}
-		memset(&c[cnt], 0, sizeof(c[cnt]));
-		c[cnt].id = sqlite3_column_int64(st, 0);
-		c[cnt].head_seq = sqlite3_column_int64(st, 1);
-		if (sqlite3_column_bytes(st, 2) == AUDIT_HASH_LEN)
-			memcpy(c[cnt].head_hash, sqlite3_column_blob(st, 2),
-			    AUDIT_HASH_LEN);
-		c[cnt].counter = (uint64_t)sqlite3_column_int64(st, 3);
-		c[cnt].created = sqlite3_column_int64(st, 4);
-		c[cnt].siglen = (size_t)sqlite3_column_bytes(st, 5);
-		if ((c[cnt].sig = malloc(c[cnt].siglen + 1)) == NULL)
-			goto nomem;
-		if (c[cnt].siglen > 0)
-			memcpy(c[cnt].sig, sqlite3_column_blob(st, 5),
-			    c[cnt].siglen);
-		cnt++;
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		free_checkpoints(c, cnt);
-		return dberr(db, err, errlen, "checkpoints");
-	}
-	*out = c;
-	*n = cnt;
-	return 0;
-nomem:
-	sqlite3_finalize(st);
-	free_checkpoints(c, cnt);
-	snprintf(err, errlen, "out of memory");
-	return -1;
-}
-
-static void verdict_fail(struct audit_verdict *, long long, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Keep the failure with the lowest record number: the first that fails. */
-static void
-verdict_fail(struct audit_verdict *v, long long seq, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!v->ok && v->first_bad <= seq)
-		return;
-	v->ok = 0;
-	v->first_bad = seq;
-	va_start(ap, fmt);
-	vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
-	va_end(ap);
-}
-
-static int
-check_signature(EVP_PKEY *pub, const struct checkpoint *c)
-{
-	char msg[256];
-	EVP_MD_CTX *ctx;
-	int n, ok;
-
-	if ((n = cp_message(msg, sizeof(msg), c->head_seq, c->head_hash,
-	    c->counter, c->created)) == -1 || (ctx = EVP_MD_CTX_new()) == NULL)
-		return 0;
-	ok = EVP_DigestVerifyInit_ex(ctx, NULL, "SHA384", NULL, NULL, pub,
-	    NULL) == 1 && EVP_DigestVerify(ctx, c->sig, c->siglen,
-	    (const unsigned char *)msg, (size_t)n) == 1;
-	EVP_MD_CTX_free(ctx);
-	ERR_clear_error();
-	return ok;
-}
-
-/* The anchor's counter value in record 1 (the log's creation), or -1. */
-static long long
-genesis_counter(sqlite3 *db)
-{
-	sqlite3_stmt *st;
-	long long c = -1;
-
-	if (sqlite3_prepare_v2(db, "SELECT json_extract(record, '$.counter') "
-	    "FROM audit_log WHERE seq = 1 AND json_extract(record, '$.event') = "
-	    "'audit_log_created'", -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW &&
-	    sqlite3_column_type(st, 0) == SQLITE_INTEGER)
-		c = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return c;
-}
-
-/* Walk the records from seq `from` on: numbering, chain, hashes, MACs, and
- * the checkpoints' heads.  Stops at the first broken record. */
-static int
-walk_records(sqlite3 *db, struct hasher *h, long long from,
-    struct checkpoint *cp, size_t ncp, long long *last_seq,
-    struct audit_verdict *v, char *err, size_t errlen)
-{
-	unsigned char prev[AUDIT_HASH_LEN], calc[AUDIT_HASH_LEN],
-	    mac[AUDIT_HASH_LEN];
-	const unsigned char *ph, *hh, *mh;
-	const char *rec;
-	sqlite3_stmt *st;
-	long long seq, expect = from;
-	size_t j = 0;
-	int rc, first = 1;
-
-	memset(prev, 0, sizeof(prev));
-	*last_seq = from - 1;
-	if (sqlite3_prepare_v2(db, "SELECT seq, record, prev_hash, hash, mac "
-	    "FROM audit_log WHERE seq >= ? ORDER BY seq", -1, &st, NULL) !=
-	    SQLITE_OK || sqlite3_bind_int64(st, 1, from) != SQLITE_OK) {
-		sqlite3_finalize(st);
-		return dberr(db, err, errlen, "read");
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		seq = sqlite3_column_int64(st, 0);
-		rec = (const char *)sqlite3_column_text(st, 1);
-		ph = sqlite3_column_blob(st, 2);
-		hh = sqlite3_column_blob(st, 3);
-		mh = sqlite3_column_blob(st, 4);
-		if (seq != expect) {
-			verdict_fail(v, expect, "record %lld is missing (the log "
-			    "goes from record %lld to record %lld): deleted",
-			    expect, expect - 1, seq);
-			break;
-		}
-		if (rec == NULL || sqlite3_column_bytes(st, 2) != AUDIT_HASH_LEN ||
-		    sqlite3_column_bytes(st, 3) != AUDIT_HASH_LEN ||
-		    sqlite3_column_bytes(st, 4) != AUDIT_HASH_LEN) {
-			verdict_fail(v, seq, "record %lld is damaged (a hash or MAC "
-			    "column has the wrong size)", seq);
-			break;
-		}
-		/* The first record of a partial walk is vouched for by its
-		 * checkpoint below; from then on each must follow the last. */
-		if ((!first || from == 1) && memcmp(ph, prev, AUDIT_HASH_LEN) != 0) {
-			verdict_fail(v, seq, "record %lld does not follow record "
-			    "%lld (its prev_hash differs): records were removed, "
-			    "inserted or reordered", seq, seq - 1);
-			break;
-		}
-		if (chain_hash(h, seq, ph, rec, (size_t)sqlite3_column_bytes(st, 1),
-		    calc) == -1) {
-			sqlite3_finalize(st);
-			return ossl_err(err, errlen, "SHA-384");
-		}
-		if (memcmp(calc, hh, AUDIT_HASH_LEN) != 0) {
-			verdict_fail(v, seq, "record %lld was altered: its content "
-			    "does not match its hash", seq);
-			break;
-		}
-		if (h->macctx != NULL) {
-			if (record_mac(h, calc, mac) == -1) {
-				sqlite3_finalize(st);
-				return ossl_err(err, errlen, "HMAC");
-			}
-			if (CRYPTO_memcmp(mac, mh, AUDIT_HASH_LEN) != 0) {
-				verdict_fail(v, seq, "record %lld has a bad MAC: it "
-				    "was forged or re-hashed without the sealed key",
-				    seq);
-				break;
-			}
-		}
-		while (j < ncp && cp[j].head_seq <= seq) {
-			if (cp[j].head_seq == seq) {
-				if (memcmp(cp[j].head_hash, calc,
-				    AUDIT_HASH_LEN) != 0) {
-					verdict_fail(v, seq, "record %lld does not "
-					    "match checkpoint %lld, which signed it",
-					    seq, cp[j].id);
-					goto stop;
-				}
-				cp[j].hash_ok = 1;
-			}
-			j++;
-		}
-		memcpy(prev, calc, AUDIT_HASH_LEN);
-		*last_seq = seq;
-		v->records++;
-		expect = seq + 1;
-		first = 0;
-	}
-stop:
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		sqlite3_finalize(st);
-		return dberr(db, err, errlen, "read");
-	}
-	sqlite3_finalize(st);
-	return 0;
-}
-
-/*
- * The verifier: full (every record and checkpoint) or quick (the newest
- * checkpoint and the records from it on, for the start check).  key NULL:
- * no MACs; counter NULL: no comparison with the anchor.  Returns -1 only
- * when it could not run; the outcome is in v.
- */
-static int
-verify_db(sqlite3 *db, const unsigned char *key, EVP_PKEY *pub,
-    const uint64_t *counter, int quick, struct audit_verdict *v, char *err,
-    size_t errlen)
-{
-	struct hasher h;
-	struct checkpoint *cp = NULL;
-	size_t ncp = 0, i;
-	long long from = 1, last = 0, total, gen;
-	uint64_t newest;
-	int rc = -1;
-
-	memset(v, 0, sizeof(*v));
-	v->ok = 1;
-	if (hasher_init(&h, key, err, errlen) == -1)
-		return -1;
-	v->macs_checked = key != NULL;
-	/* One snapshot: a concurrent writer cannot make us see half a change. */
-	if (exec(db, "BEGIN", err, errlen) == -1)
-		goto out;
-	if ((total = audit_count(db, err, errlen)) == -1 ||
-	    load_checkpoints(db, quick, &cp, &ncp, err, errlen) == -1)
-		goto out;
-	if (total == 0) {
-		verdict_fail(v, 1, "the audit log is empty: record 1 is missing");
-		rc = 0;
-		goto out;
-	}
-	gen = genesis_counter(db);
-	if (quick && ncp > 0 && cp[0].head_seq >= 1)
-		from = cp[0].head_seq;
-
-	for (i = 0; i < ncp; i++) {
-		if (!check_signature(pub, &cp[i]))
-			verdict_fail(v, cp[i].head_seq, "checkpoint %lld (record "
-			    "%lld, counter %" PRIu64 ") has a bad signature",
-			    cp[i].id, cp[i].head_seq, cp[i].counter);
-		if (quick)
-			continue;
-		if (i > 0 && cp[i].head_seq < cp[i - 1].head_seq)
-			verdict_fail(v, cp[i].head_seq, "checkpoint %lld goes "
-			    "back to record %lld", cp[i].id, cp[i].head_seq);
-		if (i > 0 && cp[i].counter != cp[i - 1].counter + 1)
-			verdict_fail(v, cp[i - 1].head_seq + 1, "checkpoints are "
-			    "missing after record %lld: the counter jumps from "
-			    "%" PRIu64 " to %" PRIu64 " at checkpoint %lld",
-			    cp[i - 1].head_seq, cp[i - 1].counter, cp[i].counter,
-			    cp[i].id);
-		if (i == 0 && gen >= 0 && cp[0].counter != (uint64_t)gen + 1)
-			verdict_fail(v, 1, "checkpoint %lld has counter %" PRIu64
-			    " but the log was created at counter %lld: earlier "
-			    "checkpoints are missing", cp[0].id, cp[0].counter, gen);
-	}
-	if (walk_records(db, &h, from, cp, ncp, &last, v, err, errlen) == -1)
-		goto out;
-	for (i = 0; i < ncp; i++) {
-		if (!cp[i].hash_ok && cp[i].head_seq > last) {
-			verdict_fail(v, last + 1, "records %lld to %lld are "
-			    "missing: checkpoint %lld signed record %lld but the "
-			    "log ends at record %lld (its tail was cut off)",
-			    last + 1, cp[i].head_seq, cp[i].id, cp[i].head_seq,
-			    last);
-			break;
-		}
-	}
-	if (!quick)
-		v->checkpoints = (long long)ncp;
-	v->unsigned_tail = last - (ncp > 0 ? cp[ncp - 1].head_seq : 0);
-	if (counter != NULL) {
-		v->counter_checked = 1;
-		v->counter = *counter;
-		newest = ncp > 0 ? cp[ncp - 1].counter : gen >= 0 ?
-		    (uint64_t)gen : 0;
-		/* One ahead: a checkpoint whose increment did not happen yet. */
-		if (newest < *counter)
-			verdict_fail(v, last + 1, "the anchor's counter is %"
-			    PRIu64 " but the newest checkpoint has %" PRIu64
-			    ": the log was rolled back to an older copy, or "
-			    "records and checkpoints after record %lld were "
-			    "removed", *counter, newest, last);
-		else if (newest > *counter + 1)
-			verdict_fail(v, ncp > 0 ? cp[ncp - 1].head_seq : 1,
-			    "the newest checkpoint has counter %" PRIu64 ", ahead "
-			    "of the anchor's %" PRIu64 ": this log was not written "
-			    "with this TPM or counter file", newest, *counter);
-	}
-	rc = 0;
-out:
-	(void)sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	free_checkpoints(cp, ncp);
-	hasher_free(&h);
-	return rc;
-}
 
 json_t *
 audit_event(const char *name, json_t *actor)
@@ -598,7 +89,7 @@ audit_append(struct audit *a, const json_t *event, long long *seq, char *err,
 		snprintf(err, errlen, "audit log: refusing to write: %s", a->broken);
 		return -1;
 	}
-	if (db_head(a->db, &dbseq, dbh, err, errlen) == -1)
+	if (chain_head(a->db, &dbseq, dbh, err, errlen) == -1)
 		return -1;
 	if (dbseq != a->work_seq || memcmp(dbh, a->work_hash,
 	    AUDIT_HASH_LEN) != 0) {
@@ -620,8 +111,8 @@ audit_append(struct audit *a, const json_t *event, long long *seq, char *err,
 	}
 	n = a->work_seq + 1;
 	if (chain_hash(&a->h, n, a->work_hash, rec, len, hash) == -1 ||
-	    record_mac(&a->h, hash, mac) == -1) {
-		ossl_err(err, errlen, "SHA-384/HMAC");
+	    chain_mac(&a->h, hash, mac) == -1) {
+		chain_ossl_err(err, errlen, "SHA-384/HMAC");
 		goto out;
 	}
 	if (sqlite3_bind_int64(a->ins, 1, n) != SQLITE_OK ||
@@ -632,7 +123,7 @@ audit_append(struct audit *a, const json_t *event, long long *seq, char *err,
 	    SQLITE_OK ||
 	    sqlite3_bind_blob(a->ins, 5, mac, AUDIT_HASH_LEN, SQLITE_STATIC) !=
 	    SQLITE_OK || sqlite3_step(a->ins) != SQLITE_DONE) {
-		dberr(a->db, err, errlen, "append");
+		chain_dberr(a->db, err, errlen, "append");
 		goto out;
 	}
 	if ((np = reallocarray(a->pend, a->npend + 1, sizeof(*np))) == NULL) {
@@ -737,11 +228,11 @@ static int
 newest_counter(struct audit *a, uint64_t *c, long long *cp_seq, time_t *cp_time,
     char *err, size_t errlen)
 {
-	struct checkpoint *cp;
+	struct chain_checkpoint *cp;
 	size_t n;
 	long long g;
 
-	if (load_checkpoints(a->db, 1, &cp, &n, err, errlen) == -1)
+	if (chain_load_checkpoints(a->db, 1, &cp, &n, err, errlen) == -1)
 		return -1;
 	*cp_seq = 0;
 	*cp_time = 0;
@@ -749,11 +240,11 @@ newest_counter(struct audit *a, uint64_t *c, long long *cp_seq, time_t *cp_time,
 		*c = cp[0].counter;
 		*cp_seq = cp[0].head_seq;
 		*cp_time = (time_t)cp[0].created;
-		free_checkpoints(cp, n);
+		chain_free_checkpoints(cp, n);
 		return 0;
 	}
-	free_checkpoints(cp, n);
-	if ((g = genesis_counter(a->db)) < 0) {
+	chain_free_checkpoints(cp, n);
+	if ((g = chain_genesis_counter(a->db)) < 0) {
 		snprintf(err, errlen, "audit log: record 1 is not the log's "
 		    "creation record");
 		return -1;
@@ -796,12 +287,12 @@ audit_checkpoint(struct audit *a, char *err, size_t errlen)
 		return -1;
 	}
 	next = anchor + 1;
-	if ((n = cp_message(msg, sizeof(msg), a->head_seq, a->head_hash, next,
+	if ((n = chain_cp_message(msg, sizeof(msg), a->head_seq, a->head_hash, next,
 	    (long long)now)) == -1 || anchor_sign(a->anchor,
 	    (const unsigned char *)msg, (size_t)n, &sig, &siglen, err,
 	    errlen) == -1)
 		goto out;
-	if (exec(a->db, "BEGIN IMMEDIATE", err, errlen) == -1)
+	if (chain_exec(a->db, "BEGIN IMMEDIATE", err, errlen) == -1)
 		goto out;
 	if (sqlite3_prepare_v2(a->db, "INSERT INTO audit_checkpoints(head_seq, "
 	    "head_hash, counter, created, signature) VALUES (?, ?, ?, ?, ?)",
@@ -813,11 +304,11 @@ audit_checkpoint(struct audit *a, char *err, size_t errlen)
 	    sqlite3_bind_int64(st, 4, (sqlite3_int64)now) != SQLITE_OK ||
 	    sqlite3_bind_blob(st, 5, sig, (int)siglen, SQLITE_STATIC) !=
 	    SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
-		dberr(a->db, err, errlen, "checkpoint");
+		chain_dberr(a->db, err, errlen, "checkpoint");
 		(void)sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 		goto out;
 	}
-	if (exec(a->db, "COMMIT", err, errlen) == -1) {
+	if (chain_exec(a->db, "COMMIT", err, errlen) == -1) {
 		(void)sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 		goto out;
 	}
@@ -875,13 +366,13 @@ start_log(struct audit *a, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (exec(a->db, "BEGIN IMMEDIATE", err, errlen) == -1) {
+	if (chain_exec(a->db, "BEGIN IMMEDIATE", err, errlen) == -1) {
 		json_decref(ev);
 		return -1;
 	}
 	rc = audit_append(a, ev, NULL, err, errlen);
 	json_decref(ev);
-	if (rc == -1 || exec(a->db, "COMMIT", err, errlen) == -1) {
+	if (rc == -1 || chain_exec(a->db, "COMMIT", err, errlen) == -1) {
 		(void)sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 		audit_rolled_back(a);
 		return -1;
@@ -919,7 +410,7 @@ start_check(struct audit *a, char *err, size_t errlen)
 	}
 	a->cp_seq = cp_seq;
 	a->cp_time = cp_time != 0 ? cp_time : time(NULL);
-	if (verify_db(a->db, anchor_hmac_key(a->anchor),
+	if (chain_verify(a->db, anchor_hmac_key(a->anchor),
 	    anchor_pubkey(a->anchor), &anchor, 1, &v, err, errlen) == -1)
 		return -1;
 	if (!v.ok)
@@ -944,17 +435,17 @@ audit_open(sqlite3 *db, struct anchor *anchor, const struct audit_params *p,
 		a->params.checkpoint_records = 1;
 	if (a->params.checkpoint_minutes < 1)
 		a->params.checkpoint_minutes = 1;
-	if (hasher_init(&a->h, anchor_hmac_key(anchor), err, errlen) == -1)
+	if (chain_hasher_init(&a->h, anchor_hmac_key(anchor), err, errlen) == -1)
 		goto fail;
-	if (exec(db, audit_schema, err, errlen) == -1)
+	if (chain_exec(db, audit_schema, err, errlen) == -1)
 		goto fail;
 	if (sqlite3_prepare_v2(db, "INSERT INTO audit_log(seq, record, "
 	    "prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?)", -1, &a->ins,
 	    NULL) != SQLITE_OK) {
-		dberr(db, err, errlen, "prepare");
+		chain_dberr(db, err, errlen, "prepare");
 		goto fail;
 	}
-	if (db_head(db, &a->head_seq, a->head_hash, err, errlen) == -1)
+	if (chain_head(db, &a->head_seq, a->head_hash, err, errlen) == -1)
 		goto fail;
 	a->work_seq = a->head_seq;
 	memcpy(a->work_hash, a->head_hash, AUDIT_HASH_LEN);
@@ -976,7 +467,7 @@ audit_close(struct audit *a)
 		return;
 	clear_pending(a);
 	sqlite3_finalize(a->ins);
-	hasher_free(&a->h);
+	chain_hasher_free(&a->h);
 	free(a);
 }
 
@@ -997,41 +488,19 @@ audit_verify(struct audit *a, struct audit_verdict *v)
 	if (anchor_counter_read(a->anchor, &c, v->reason,
 	    sizeof(v->reason)) == -1)
 		return -1;
-	if (verify_db(a->db, anchor_hmac_key(a->anchor),
+	if (chain_verify(a->db, anchor_hmac_key(a->anchor),
 	    anchor_pubkey(a->anchor), &c, 0, v, v->reason,
 	    sizeof(v->reason)) == -1)
 		return -1;
 	/* The tail the signer wrote and no checkpoint covers yet. */
-	if (v->ok && db_head(a->db, &dbseq, dbh, v->reason,
+	if (v->ok && chain_head(a->db, &dbseq, dbh, v->reason,
 	    sizeof(v->reason)) == 0 && dbseq < a->head_seq)
-		verdict_fail(v, dbseq + 1, "records %lld to %lld are missing: "
+		chain_verdict_fail(v, dbseq + 1, "records %lld to %lld are missing: "
 		    "the signer wrote them but the log ends at record %lld",
 		    dbseq + 1, a->head_seq, dbseq);
 	if (v->ok && a->broken[0] != '\0')
-		verdict_fail(v, a->head_seq, "%s", a->broken);
+		chain_verdict_fail(v, a->head_seq, "%s", a->broken);
 	return 0;
-}
-
-int
-audit_verify_file(const char *path, EVP_PKEY *pub, struct audit_verdict *v)
-{
-	sqlite3 *db = NULL;
-	char uri[4200];
-	int rc = -1;
-
-	memset(v, 0, sizeof(*v));
-	snprintf(uri, sizeof(uri), "file:%s?mode=ro", path);
-	if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
-	    NULL) != SQLITE_OK) {
-		snprintf(v->reason, sizeof(v->reason), "%s: %s", path,
-		    db != NULL ? sqlite3_errmsg(db) : "cannot open");
-		goto out;
-	}
-	sqlite3_busy_timeout(db, 5000);
-	rc = verify_db(db, NULL, pub, NULL, 0, v, v->reason, sizeof(v->reason));
-out:
-	sqlite3_close(db);
-	return rc;
 }
 
 json_t *
@@ -1054,7 +523,7 @@ audit_list(struct audit *a, long long after_seq, long long since, int limit,
 	    sqlite3_bind_int64(st, 3, since) != SQLITE_OK ||
 	    sqlite3_bind_int(st, 4, limit + 1) != SQLITE_OK) {
 		sqlite3_finalize(st);
-		dberr(a->db, err, errlen, "list");
+		chain_dberr(a->db, err, errlen, "list");
 		return NULL;
 	}
 	if ((arr = json_array()) == NULL)
@@ -1072,9 +541,9 @@ audit_list(struct audit *a, long long after_seq, long long since, int limit,
 			rec = json_string((const char *)sqlite3_column_text(st, 1));
 		ph[0] = hh[0] = '\0';
 		if (sqlite3_column_bytes(st, 2) == AUDIT_HASH_LEN)
-			hex(sqlite3_column_blob(st, 2), AUDIT_HASH_LEN, ph);
+			chain_hex(sqlite3_column_blob(st, 2), AUDIT_HASH_LEN, ph);
 		if (sqlite3_column_bytes(st, 3) == AUDIT_HASH_LEN)
-			hex(sqlite3_column_blob(st, 3), AUDIT_HASH_LEN, hh);
+			chain_hex(sqlite3_column_blob(st, 3), AUDIT_HASH_LEN, hh);
 		o = json_pack("{s:I, s:o, s:s, s:s}", "seq",
 		    (json_int_t)sqlite3_column_int64(st, 0), "record", rec,
 		    "prev_hash", ph, "hash", hh);
@@ -1083,7 +552,7 @@ audit_list(struct audit *a, long long after_seq, long long since, int limit,
 		used += len + 256;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		dberr(a->db, err, errlen, "list");
+		chain_dberr(a->db, err, errlen, "list");
 		json_decref(arr);
 		arr = NULL;
 	}

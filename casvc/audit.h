@@ -37,26 +37,14 @@
 #include <sqlite3.h>
 
 #include "anchor.h"
+#include "auditchain.h"	/* audit_verdict, audit_count, audit_verify_file */
 
-#define AUDIT_HASH_LEN		48
 #define AUDIT_MAX_RECORD	(16 * 1024)
 
 struct audit_params {
 	int		 checkpoint_records;	/* >= 1 */
 	int		 checkpoint_minutes;	/* >= 1 */
 	int		 journal;		/* also send each record to journald */
-};
-
-struct audit_verdict {
-	int		 ok;
-	long long	 records;
-	long long	 checkpoints;
-	long long	 first_bad;	/* seq of the first failing record, 0 if ok */
-	long long	 unsigned_tail;	/* records after the newest checkpoint */
-	int		 macs_checked;
-	int		 counter_checked;
-	uint64_t	 counter;	/* the anchor's, when checked */
-	char		 reason[512];
 };
 
 struct audit;
@@ -71,9 +59,6 @@ struct audit	*audit_open(sqlite3 *db, struct anchor *,
 		    const struct audit_params *, char *err, size_t errlen);
 void		 audit_close(struct audit *);
 const char	*audit_broken(const struct audit *);
-
-/* How many records the log has; -1 on error (0 when it has no table yet). */
-long long	 audit_count(sqlite3 *db, char *err, size_t errlen);
 
 /* {"event": name, "time": now, "actor": actor (stolen)} to add fields to. */
 json_t		*audit_event(const char *name, json_t *actor);
@@ -92,9 +77,6 @@ int		 audit_tick(struct audit *, time_t now);
 
 /* The whole log, with MACs and the anchor's counter. */
 int		 audit_verify(struct audit *, struct audit_verdict *);
-/* A copied database, with the checkpoint public key only (no MACs, no counter). */
-int		 audit_verify_file(const char *path, EVP_PKEY *pub,
-		    struct audit_verdict *);
 
 /* Records after after_seq (and at or after since, if > 0), at most limit and
  * about max_bytes of JSON; *more set when the page was cut short. */

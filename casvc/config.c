@@ -1,11 +1,8 @@
 /*
  * config: load and validate the iotca INI file (see config.h).
  */
-#include <sys/stat.h>
-
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -13,16 +10,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <ini.h>
-#include <openssl/crypto.h>
 
 #include "config.h"
 
 struct parse_state {
 	struct config		*cfg;
 	struct config_error	 e;	/* first error only */
+};
+
+/*
+ * [key] store and algorithm as the file names them.  config_key.c turns them
+ * into the key store's own values in the signer; test_config checks that
+ * the key store knows every name here.
+ */
+static const char *const key_stores[] = { "tpm2", "file", "provider", NULL };
+static const char *const key_algs[] = {
+	"ec-p384", "ec-p521", "rsa-3072", "rsa-4096", NULL
 };
 
 const char *
@@ -323,19 +328,28 @@ handle_ca(struct parse_state *st, const char *name, const char *value)
 	return fail(st, "unknown key \"%s\" in [ca]", name);
 }
 
+/* The table's own copy of value, or NULL if it is not one of names. */
+static const char *
+one_of(const char *const *names, const char *value)
+{
+	for (; *names != NULL; names++)
+		if (strcmp(*names, value) == 0)
+			return *names;
+	return NULL;
+}
+
 static int
 handle_key(struct parse_state *st, const char *name, const char *value)
 {
 	struct config *c = st->cfg;
 
 	if (strcmp(name, "store") == 0) {
-		if (ks_store_parse(value, &c->key_store) == -1)
+		if ((c->key_store = one_of(key_stores, value)) == NULL)
 			return fail(st, "store must be tpm2, file or provider, not \"%s\"", value);
 		return 1;
 	}
 	if (strcmp(name, "algorithm") == 0) {
-		if (ks_alg_parse(value, &c->key_alg) == -1 ||
-		    c->key_alg == KS_ALG_EC_P256 || c->key_alg == KS_ALG_RSA_2048)
+		if ((c->key_alg = one_of(key_algs, value)) == NULL)
 			return fail(st, "algorithm must be ec-p384, ec-p521, rsa-3072 or rsa-4096, not \"%s\"", value);
 		return 1;
 	}
@@ -386,6 +400,21 @@ handle_signer(struct parse_state *st, const char *name, const char *value)
 		return set_idlist(st, &c->admin_uids, 0, name, value);
 	if (strcmp(name, "admin_groups") == 0)
 		return set_idlist(st, &c->admin_gids, 1, name, value);
+	if (strcmp(name, "frontend_connections") == 0) {
+		if (parse_int(value, 1, 768, &c->frontend_connections) == -1)
+			return fail(st, "frontend_connections must be 1 to 768, not \"%s\"", value);
+		return 1;
+	}
+	if (strcmp(name, "admin_connections") == 0) {
+		if (parse_int(value, 1, 64, &c->admin_connections) == -1)
+			return fail(st, "admin_connections must be 1 to 64, not \"%s\"", value);
+		return 1;
+	}
+	if (strcmp(name, "idle_timeout") == 0) {
+		if (parse_int(value, 1, 3600, &c->idle_timeout) == -1)
+			return fail(st, "idle_timeout must be 1 to 3600 seconds, not \"%s\"", value);
+		return 1;
+	}
 	if (strcmp(name, "socket_group") == 0) {
 		if (getgrnam(value) == NULL)
 			return fail(st, "socket_group: no such group \"%s\"", value);
@@ -418,6 +447,12 @@ handle_policy(struct parse_state *st, const char *name, const char *value)
 		if (parse_bool(value, &c->auto_approve) == -1)
 			return fail(st, "auto_approve must be true or false, not \"%s\"", value);
 		return 1;
+	}
+	if (strcmp(name, "notify_command") == 0) {
+		/* Run without a shell: a path, not a command line. */
+		if (value[0] == '\0')
+			return 1;
+		return config_set_path(&st->e, &c->notify_command, name, value);
 	}
 	return fail(st, "unknown key \"%s\" in [policy]", name);
 }
@@ -481,7 +516,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 	if (strcmp(section, "audit") == 0)
 		return handle_audit(st, name, value);
 	/* Other programs' sections are theirs to check. */
-	if (strcmp(section, "acme") == 0 || strcmp(section, "est") == 0)
+	if (strcmp(section, "acme") == 0 || strcmp(section, "est") == 0 ||
+	    strcmp(section, "discovery") == 0)
 		return 1;
 	return fail(st, "unknown section [%s]", section);
 }
@@ -503,7 +539,7 @@ missing_key(const struct config *c)
 		return "[signer] socket";
 	if (c->admin_socket == NULL)
 		return "[signer] admin_socket";
-	if (c->key_store == KS_STORE_PROVIDER && c->provider == NULL)
+	if (strcmp(c->key_store, "provider") == 0 && c->provider == NULL)
 		return "[key] provider";
 	return NULL;
 }
@@ -525,7 +561,7 @@ beside_db(const struct config *c, char **dst, const char *name)
 static int
 audit_defaults(struct config *c)
 {
-	int tpm = c->key_store == KS_STORE_TPM2;
+	int tpm = strcmp(c->key_store, "tpm2") == 0;
 
 	return beside_db(c, &c->audit_key, tpm ? "audit-key.tss" :
 	    "audit-key.pem") == -1 || beside_db(c, &c->audit_hmac, tpm ?
@@ -543,10 +579,13 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	memset(&st, 0, sizeof(st));
 	st.cfg = cfg;
 	cfg->root_years = 10;
-	cfg->key_store = KS_STORE_TPM2;
-	cfg->key_alg = KS_ALG_EC_P384;
+	cfg->key_store = "tpm2";
+	cfg->key_alg = "ec-p384";
 	cfg->max_days = 90;
 	cfg->crl_days = 7;
+	cfg->frontend_connections = 320;
+	cfg->admin_connections = 16;
+	cfg->idle_timeout = 30;
 	cfg->audit_nv_index = 0x01500016;
 	cfg->audit_checkpoint_records = 1000;
 	cfg->audit_checkpoint_minutes = 15;
@@ -558,12 +597,12 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: missing %s", path, missing);
 		goto fail;
 	}
-	if (cfg->key_store != KS_STORE_PROVIDER && cfg->key[0] != '/') {
+	if (strcmp(cfg->key_store, "provider") != 0 && cfg->key[0] != '/') {
 		snprintf(err, errlen, "%s: [key] path must be absolute", path);
 		goto fail;
 	}
 	if ((cfg->owner_auth_file != NULL || cfg->key_parent != 0) &&
-	    cfg->key_store != KS_STORE_TPM2) {
+	    strcmp(cfg->key_store, "tpm2") != 0) {
 		snprintf(err, errlen, "%s: [key] owner_auth_file and parent are "
 		    "for store = tpm2", path);
 		goto fail;
@@ -600,6 +639,7 @@ config_free(struct config *c)
 	free(c->audit_key);
 	free(c->audit_hmac);
 	free(c->audit_counter);
+	free(c->notify_command);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -626,78 +666,4 @@ config_id_allowed(const struct idlist *uids, const struct idlist *gids,
 		if (in_list(gids, groups[i]))
 			return 1;
 	return 0;
-}
-
-int
-config_owner_auth(const struct config *c, char out[CONFIG_OWNER_AUTH_MAX + 1],
-    char *err, size_t errlen)
-{
-	char buf[CONFIG_OWNER_AUTH_MAX + 2];
-	const char *f = c->owner_auth_file;
-	struct stat st;
-	ssize_t n;
-	size_t len;
-	int fd;
-
-	out[0] = '\0';
-	if (f == NULL)
-		return 0;
-	if ((fd = open(f, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "[key] owner_auth_file %s: %s", f,
-		    strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (st.st_mode & 077) != 0) {
-		snprintf(err, errlen, "[key] owner_auth_file %s: must be a "
-		    "regular file only its owner can read (mode 0600 or 0400)", f);
-		close(fd);
-		return -1;
-	}
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
-	if (n < 0) {
-		snprintf(err, errlen, "[key] owner_auth_file %s: %s", f,
-		    strerror(errno));
-		return -1;
-	}
-	len = (size_t)n;
-	if (len > 0 && buf[len - 1] == '\n')
-		len--;
-	if (len == 0 || len > CONFIG_OWNER_AUTH_MAX ||
-	    memchr(buf, '\0', len) != NULL || memchr(buf, '\n', len) != NULL) {
-		snprintf(err, errlen, "[key] owner_auth_file %s: must hold one "
-		    "line of 1 to %d bytes", f, CONFIG_OWNER_AUTH_MAX);
-		OPENSSL_cleanse(buf, sizeof(buf));
-		return -1;
-	}
-	memcpy(out, buf, len);
-	out[len] = '\0';
-	OPENSSL_cleanse(buf, sizeof(buf));
-	return 0;
-}
-
-void
-config_ks(const struct config *c, struct ks_config *kc)
-{
-	memset(kc, 0, sizeof(*kc));
-	kc->store = c->key_store;
-	kc->tcti = c->tcti;
-	kc->provider = c->provider;
-	kc->parent = c->key_parent;
-}
-
-void
-config_anchor(const struct config *c, const char *owner_auth,
-    struct anchor_paths *ap)
-{
-	memset(ap, 0, sizeof(*ap));
-	ap->mode = c->key_store == KS_STORE_TPM2 ? ANCHOR_TPM2 : ANCHOR_FILE;
-	ap->sign_key = c->audit_key;
-	ap->hmac_key = c->audit_hmac;
-	ap->counter = c->audit_counter;
-	ap->nv_index = c->audit_nv_index;
-	ap->tcti = c->tcti;
-	ap->owner_auth = owner_auth;
-	ap->parent = c->key_parent;
 }

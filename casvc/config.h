@@ -2,15 +2,18 @@
  * config: the one INI file every iotca program reads (parsed with inih).
  * Unknown sections or keys, bad values and missing required keys are refused
  * with the file name, line number and reason; nothing is half-loaded.
+ *
+ * Every program checks every section, but [key] and [audit] stay plain
+ * values here: only the signer turns them into key-store and anchor
+ * settings (config_key.h), so the front end and the operator's command
+ * link no key code.
  */
 #ifndef IOTCA_CONFIG_H
 #define IOTCA_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
-
-#include "anchor.h"
-#include "keystore.h"
 
 #define CONFIG_MAX_LIST	16
 
@@ -30,9 +33,10 @@ struct config {
 	int		 root_years;	/* 1..10, default 10 */
 	char		*root_cert;	/* PEM path */
 	/* [key] */
-	enum ks_store	 key_store;	/* default tpm2 */
+	const char	*key_store;	/* "tpm2" (default), "file" or "provider" */
 	char		*key;		/* path (file, tpm2) or URI (provider) */
-	enum ks_alg	 key_alg;	/* default ec-p384 */
+	const char	*key_alg;	/* "ec-p384" (default), "ec-p521",
+					   "rsa-3072" or "rsa-4096" */
 	char		*tcti;		/* optional */
 	char		*owner_auth_file; /* tpm2, optional: the owner hierarchy's
 					   authorization, in a 0600 file */
@@ -45,11 +49,15 @@ struct config {
 	struct idlist	 frontend_uids, frontend_gids;
 	struct idlist	 admin_uids, admin_gids;
 	char		*socket_group;	/* optional group owning both sockets */
+	int		 frontend_connections;	/* signer.sock budget, default 320 */
+	int		 admin_connections;	/* admin.sock budget, default 16 */
+	int		 idle_timeout;	/* seconds a peer may sit without a request, default 30 */
 	/* [policy] */
 	int		 max_days;	/* 1..90, default 90 */
 	int		 strict_cn;	/* default false */
 	int		 crl_days;	/* 1..90, default 7 */
 	int		 auto_approve;	/* lab only: approve every request; default false */
+	char		*notify_command;	/* run for each new pending request, or NULL */
 	/* [audit]: paths default to files beside [signer] db */
 	char		*audit_key;	/* checkpoint signing key: TSS2 blob or PEM */
 	char		*audit_hmac;	/* record key: TPM-sealed object or 0600 file */
@@ -88,28 +96,6 @@ int	 config_ini_parse(const char *path,
 /* Load and validate path into cfg; -1 and one line "FILE:LINE: reason" on error. */
 int	 config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 void	 config_free(struct config *);
-
-#define CONFIG_OWNER_AUTH_MAX	63
-
-/*
- * The TPM owner hierarchy's authorization from [key] owner_auth_file into
- * out: text of 1..CONFIG_OWNER_AUTH_MAX bytes (one trailing newline is
- * dropped), or "" when no file is configured.  The file must be a regular
- * file that only its owner may read or write.  0, or -1 with one line in err.
- * The caller wipes out (OPENSSL_cleanse) when done.
- */
-int	 config_owner_auth(const struct config *,
-	    char out[CONFIG_OWNER_AUTH_MAX + 1], char *err, size_t errlen);
-
-/*
- * What the key store and the audit log's anchor are opened with, from [key]
- * and [audit]: one place, so a setting reaches every program that opens
- * them.  owner_auth as config_owner_auth gave it ("" for none); the structs
- * point into cfg and owner_auth.
- */
-void	 config_ks(const struct config *, struct ks_config *);
-void	 config_anchor(const struct config *, const char *owner_auth,
-	    struct anchor_paths *);
 
 /* The default path: $IOTCA_CONFIG, else /etc/iotca/iotca.conf. */
 const char *config_default_path(void);

@@ -18,7 +18,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "config.h"
+#include "config_key.h"
 #include "keystore.h"
 #include "proto.h"
 

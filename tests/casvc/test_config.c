@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "config_key.h"
 
 static const char good[] =
     "[ca]\n"
@@ -90,8 +90,8 @@ test_good_file_and_defaults(void **state)
 	assert_string_equal(cfg.name, "router-fdb531");
 	assert_int_equal(cfg.ndomains, 2);
 	assert_string_equal(cfg.domains[1], "corp.example");
-	assert_int_equal(cfg.key_store, KS_STORE_FILE);
-	assert_int_equal(cfg.key_alg, KS_ALG_EC_P384);
+	assert_string_equal(cfg.key_store, "file");
+	assert_string_equal(cfg.key_alg, "ec-p384");
 	assert_int_equal(cfg.max_days, 90);
 	assert_int_equal(cfg.root_years, 10);
 	assert_int_equal(cfg.auto_approve, 0);
@@ -305,6 +305,66 @@ test_owner_auth_file(void **state)
 	config_free(&cfg);
 }
 
+/*
+ * config.c checks [key] by name without key code; each name it accepts must
+ * be one the key store knows, as the signer's config_key.c turns it.
+ */
+static void
+test_key_names_reach_the_key_store(void **state)
+{
+	static const struct {
+		const char	*line;
+		enum ks_store	 store;
+		enum anchor_mode mode;
+	} stores[] = {
+		{ "store = tpm2", KS_STORE_TPM2, ANCHOR_TPM2 },
+		{ "store = file", KS_STORE_FILE, ANCHOR_FILE },
+		{ "store = provider\nprovider = pkcs11", KS_STORE_PROVIDER,
+		  ANCHOR_FILE },
+	};
+	static const struct {
+		const char	*name;
+		enum ks_alg	 alg;
+	} algs[] = {
+		{ "ec-p384", KS_ALG_EC_P384 }, { "ec-p521", KS_ALG_EC_P521 },
+		{ "rsa-3072", KS_ALG_RSA_3072 }, { "rsa-4096", KS_ALG_RSA_4096 },
+	};
+	char text[2048], line[64], err[512];
+	struct config cfg;
+	struct ks_config kc;
+	struct anchor_paths ap;
+	enum ks_alg alg;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(stores) / sizeof(stores[0]); i++) {
+		snprintf(text, sizeof(text), "[ca]\nname = r\ndomains = home.arpa\n"
+		    "root_cert = /x/root.pem\n[key]\n%s\npath = /x/k\n"
+		    "[signer]\ndb = /x/s.db\nsocket = /x/s.sock\n"
+		    "admin_socket = /x/a.sock\n", stores[i].line);
+		write_conf(text);
+		if (config_load(path, &cfg, err, sizeof(err)) == -1)
+			fail_msg("%s: %s", stores[i].line, err);
+		unlink(path);
+		config_ks(&cfg, &kc);
+		assert_int_equal(kc.store, stores[i].store);
+		config_anchor(&cfg, "", &ap);
+		assert_int_equal(ap.mode, stores[i].mode);
+		config_free(&cfg);
+	}
+	for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+		snprintf(line, sizeof(line), "algorithm = %s", algs[i].name);
+		assert_int_equal(load_with("[key]", line, err, sizeof(err)), 0);
+		assert_int_equal(config_key_alg(algs[i].name, &alg), 0);
+		assert_int_equal(alg, algs[i].alg);
+	}
+	/* The key store's probe-only algorithms are never a root's. */
+	assert_int_equal(config_key_alg("ec-p256", &alg), -1);
+	assert_int_equal(config_key_alg("rsa-2048", &alg), -1);
+	assert_int_equal(config_key_alg("ec-p384 ", &alg), -1);
+	assert_int_equal(config_key_alg(NULL, &alg), -1);
+}
+
 int
 main(void)
 {
@@ -325,6 +385,7 @@ main(void)
 		cmocka_unit_test(test_bad_parent),
 		cmocka_unit_test(test_tpm_settings_need_tpm2),
 		cmocka_unit_test(test_owner_auth_file),
+		cmocka_unit_test(test_key_names_reach_the_key_store),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

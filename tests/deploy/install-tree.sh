@@ -7,7 +7,8 @@
 # render without a warning, that the units pass "systemd-analyze verify"
 # against the staged binaries and pages, and that "systemd-analyze security
 # --offline=true" rates the signer at most 2.0 and the front end at most 3.0
-# (the scores are printed).  Paths come from the build's GNUInstallDirs
+# (the scores are printed), and that "iotca init" reaches the installed
+# iotca-signer.  Paths come from the build's GNUInstallDirs
 # (environment set by tests/deploy/CMakeLists.txt).
 set -euo pipefail
 
@@ -45,6 +46,14 @@ for f in iotca-signer iotca-acmed; do
 done
 [ -x "$root$IOTCA_BINDIR/iotca" ] || fail "iotca is not executable"
 
+# "iotca init" has no key code: it runs the installed iotca-signer (found
+# from where iotca sits, so in this staged tree too), which names the file.
+out=$("$root$IOTCA_BINDIR/iotca" --config "$stage/none.conf" init 2>&1) &&
+	fail "iotca init with no configuration succeeded"
+grep -q "^iotca-signer: .*$stage/none.conf: cannot open" <<<"$out" ||
+	fail "iotca init did not run the installed iotca-signer: $out"
+echo "iotca init runs $IOTCA_SBINDIR/iotca-signer init"
+
 # sysusers: the two users, the operators' group, the signer in tss.
 su=$root$prefix/$IOTCA_SYSUSERSDIR/iotca.conf
 grep -Eq '^u +iotca-signer ' "$su" || fail "sysusers: no user iotca-signer"
@@ -78,7 +87,8 @@ for cmd in init status issue certs revoke pending approve deny approvals \
 done
 ex=$root$IOTCA_DOCDIR/iotca.conf.example
 pages="$(man -l "$root$IOTCA_MANDIR/man8/iotca-signer.8" 2>/dev/null)
-$(man -l "$root$IOTCA_MANDIR/man8/iotca-acmed.8" 2>/dev/null)"
+$(man -l "$root$IOTCA_MANDIR/man8/iotca-acmed.8" 2>/dev/null)
+$(man -l "$root$IOTCA_MANDIR/man1/iotca.1" 2>/dev/null)"
 for key in $(sed -nE 's/^;? ?([a-z0-9_]+) = .*/\1/p' "$ex" | sort -u); do
 	grep -Eq "^ {7}([a-z_, ]*\b)?$key\b" <<<"$pages" || fail "no manual page describes \"$key\""
 done
