@@ -6,9 +6,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/pem.h>
+
 #include "certid.h"
 #include "http.h"
 #include "issue.h"
+#include "jws.h"
+#include "keycache.h"
 #include "log.h"
 #include "signercall.h"
 
@@ -16,11 +20,19 @@
 static const char *
 refusal_type(const char *code)
 {
-	static const char *policy[] = { "badCSR", "badPublicKey",
-	    "badSignatureAlgorithm", "rejectedIdentifier" };
+	static const char *policy[] = { "badCSR", "badSignatureAlgorithm",
+	    "rejectedIdentifier" };
 	size_t i;
 
-	if (strcmp(code, "approvalDenied") == 0)
+	/* RFC 8555 7.4: a CSR refused for its key is a bad CSR to the
+	 * client (badPublicKey is about the JWS key), whatever an older
+	 * signer calls it. */
+	if (strcmp(code, "badPublicKey") == 0)
+		return "badCSR";
+	/* approvalDenied: the operator said no; alreadyRevoked: the order's
+	 * certificate, issued while its answer was lost, was revoked since. */
+	if (strcmp(code, "approvalDenied") == 0 ||
+	    strcmp(code, "alreadyRevoked") == 0)
 		return "unauthorized";
 	for (i = 0; i < sizeof(policy) / sizeof(policy[0]); i++)
 		if (strcmp(code, policy[i]) == 0)
@@ -35,6 +47,7 @@ record_cert(struct acmed *a, struct order *o, const char *thumb,
 	const char *serial = json_string_value(json_object_get(resp, "serial"));
 	const char *pem = json_string_value(json_object_get(resp, "pem"));
 	const char *chain = json_string_value(json_object_get(resp, "chain"));
+	char id[ID_LEN];
 	struct cert c;
 	X509 *x;
 	int rc = -1;
@@ -57,8 +70,21 @@ record_cert(struct acmed *a, struct order *o, const char *thumb,
 	snprintf(c.issued_to, sizeof(c.issued_to), "%s", thumb);
 	c.pem = (char *)pem;
 	c.chain = (char *)chain;
-	if (order_issued(a->db, o->id, &c) != 0)
+	switch (order_issued(a->db, o->id, &c)) {
+	case 0:
+		break;
+	case ACMEDB_CONFLICT:
+		/* The same certificate, recorded meanwhile by another poll of
+		 * this order (the signer answers an order once). */
+		snprintf(id, sizeof(id), "%s", o->id);
+		order_clear(o);
+		if (order_get(a->db, id, o) == 0 &&
+		    strcmp(o->status, "valid") == 0)
+			rc = 0;
 		goto out;
+	default:
+		goto out;
+	}
 	snprintf(o->status, sizeof(o->status), "valid");
 	snprintf(o->cert_id, sizeof(o->cert_id), "%s", c.id);
 	log_msg(LOG_INFO, "order %s: certificate %s issued", o->id, serial);
@@ -86,6 +112,40 @@ record_refusal(struct acmed *a, struct order *o, const char *type,
 	return order_update(a->db, o) == 0 ? 0 : -1;
 }
 
+/*
+ * The account's public key as PEM, for the signer's key reuse rule (RFC
+ * 8555 11.1: a CSR must not carry the account key).  From the key cache,
+ * else from the account's stored JWK; NULL if neither gives it.
+ */
+static char *
+account_key_pem(struct acmed *a, const struct order *o, const char *thumb)
+{
+	struct jws_error e;
+	struct acct acct;
+	EVP_PKEY *k;
+	json_t *jwk = NULL;
+	BIO *b;
+	char *data, *pem = NULL;
+	long len;
+
+	memset(&acct, 0, sizeof(acct));
+	if ((k = keycache_get(a->keys, thumb)) == NULL &&
+	    acct_get(a->db, o->account, &acct) == 0 && acct.jwk != NULL &&
+	    (jwk = json_loads(acct.jwk, 0, NULL)) != NULL)
+		k = jws_jwk_to_pkey(jwk, &e);
+	json_decref(jwk);
+	acct_clear(&acct);
+	if (k == NULL)
+		return NULL;
+	if ((b = BIO_new(BIO_s_mem())) != NULL &&
+	    PEM_write_bio_PUBKEY(b, k) == 1 &&
+	    (len = BIO_get_mem_data(b, &data)) > 0)
+		pem = strndup(data, (size_t)len);
+	BIO_free(b);
+	EVP_PKEY_free(k);
+	return pem;
+}
+
 int
 issue_ask(struct acmed *a, struct order *o, const char *thumb,
     enum issue_outcome *out)
@@ -93,16 +153,26 @@ issue_ask(struct acmed *a, struct order *o, const char *thumb,
 	json_t *req, *resp;
 	const char *code, *reason, *type;
 	json_t *request;
-	char err[256];
+	char err[256], *akey;
 	int rc;
 
 	*out = ISSUE_PENDING;
 	/* The signer knows the requester by the ACME account's ID, which a key
 	 * change keeps: approvals and revocation rights follow the account,
-	 * not whichever key it has today (DESIGN: "the same account"). */
-	if ((req = json_pack("{s:s, s:s, s:s}", "op", "issue", "csr", o->csr,
-	    "account", o->account)) == NULL)
+	 * not whichever key it has today (DESIGN: "the same account").  The
+	 * order's ID (random, 128 bits) is the idempotency key: an answer lost
+	 * to a crash or a timeout is asked for again and the signer hands out
+	 * the certificate it issued for this order, never a second one. */
+	if ((req = json_pack("{s:s, s:s, s:s, s:s}", "op", "issue", "csr",
+	    o->csr, "account", o->account, "order", o->id)) == NULL)
 		return -1;
+	if ((akey = account_key_pem(a, o, thumb)) != NULL &&
+	    json_object_set_new(req, "account_key", json_string(akey)) == -1) {
+		free(akey);
+		json_decref(req);
+		return -1;
+	}
+	free(akey);
 	resp = signer_call(a->ca.signer_socket, req, err, sizeof(err));
 	json_decref(req);
 	o->asked_at = time(NULL);
@@ -152,4 +222,62 @@ issue_ask(struct acmed *a, struct order *o, const char *thumb,
 	}
 	json_decref(resp);
 	return order_update(a->db, o) == 0 ? 0 : -1;
+}
+
+int
+issue_recover(struct acmed *a, struct order *o, enum issue_outcome *out)
+{
+	json_t *req, *resp, *cert, *ans;
+	const char *code, *status;
+	char err[256];
+	int rc = 0;
+
+	*out = ISSUE_PENDING;
+	if ((req = json_pack("{s:s, s:s, s:s}", "op", "issued", "account",
+	    o->account, "order", o->id)) == NULL)
+		return -1;
+	resp = signer_call(a->ca.signer_socket, req, err, sizeof(err));
+	json_decref(req);
+	if (resp == NULL) {
+		log_msg(LOG_WARNING, "order %s: signer: %s; the order is kept "
+		    "until it can say whether it issued", o->id, err);
+		return 0;
+	}
+	if (!json_is_true(json_object_get(resp, "ok"))) {
+		code = json_string_value(json_object_get(resp, "error"));
+		if (code == NULL)
+			code = "internal";
+		/* Nothing issued (notFound), or a signer that has no such
+		 * lookup (unknownOp): the order may end.  Its own trouble
+		 * (internal): ask again on the next poll. */
+		if (strcmp(code, "notFound") == 0 ||
+		    strcmp(code, "unknownOp") == 0)
+			*out = ISSUE_REFUSED;
+		else
+			log_msg(LOG_WARNING, "order %s: signer said %s to the "
+			    "issued lookup", o->id, code);
+		json_decref(resp);
+		return 0;
+	}
+	cert = json_object_get(resp, "cert");
+	status = json_string_value(json_object_get(cert, "status"));
+	if (status != NULL && strcmp(status, "revoked") == 0) {
+		*out = ISSUE_REFUSED;
+		json_decref(resp);
+		return 0;
+	}
+	/* The same shape as an issue answer, for record_cert. */
+	if ((ans = json_pack("{s:O?, s:O?, s:O?}", "serial", json_object_get(cert,
+	    "serial"), "pem", json_object_get(cert, "pem"), "chain",
+	    json_object_get(resp, "chain"))) == NULL) {
+		json_decref(resp);
+		return -1;
+	}
+	log_msg(LOG_NOTICE, "order %s: the signer had issued it already; "
+	    "handing over that certificate", o->id);
+	if ((rc = record_cert(a, o, "", ans)) == 0)
+		*out = ISSUE_VALID;
+	json_decref(ans);
+	json_decref(resp);
+	return rc;
 }

@@ -4,7 +4,10 @@
  * the answer: a certificate (order valid), a pending operator approval
  * (order stays processing, ask again later), or a refusal (order invalid
  * with the reason).  A signer that cannot be reached leaves the order
- * processing too, so a restart of either daemon loses nothing.
+ * processing too, so a restart of either daemon loses nothing.  The order's
+ * ID goes with every request as the signer's idempotency key: an answer
+ * lost (acmed killed after the signer issued, or a timeout) is asked for
+ * again at the next poll and the signer hands out the same certificate.
  */
 #ifndef IOTCA_ISSUE_H
 #define IOTCA_ISSUE_H
@@ -27,5 +30,15 @@ enum issue_outcome {
  */
 int	issue_ask(struct acmed *, struct order *, const char *thumb,
 	    enum issue_outcome *);
+
+/*
+ * Before a processing order is given up: did the signer issue for it
+ * already (an answer lost to a crash)?  *out is ISSUE_VALID with that
+ * certificate recorded and the order valid; ISSUE_REFUSED when there is
+ * nothing to hand over (nothing issued, or it was revoked since), so the
+ * order may end; ISSUE_PENDING when the signer cannot say now, so the
+ * order is left as it is.  -1 on a database error.
+ */
+int	issue_recover(struct acmed *, struct order *, enum issue_outcome *);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "issue.h"
 #include "objects.h"
 
 static int
@@ -33,16 +34,29 @@ set_url(json_t *o, const struct acmed *a, const char *name, const char *path,
 	return rc;
 }
 
-/* Attach stored problem JSON text as "error". */
+/*
+ * Attach stored problem JSON text as "error", with the "status" it would be
+ * answered with (RFC 7807): clients print it, and problems stored by older
+ * versions or by other parts have none.
+ */
 static int
 set_error(json_t *o, const char *error)
 {
 	json_t *e;
+	unsigned int status;
 
 	if (error == NULL)
 		return 0;
 	if ((e = json_loads(error, 0, NULL)) == NULL)
 		return -1;
+	if (!json_is_integer(json_object_get(e, "status"))) {
+		status = problem_status(json_string_value(json_object_get(e,
+		    "type")));
+		if (json_object_set_new(e, "status", json_integer(status)) == -1) {
+			json_decref(e);
+			return -1;
+		}
+	}
 	return json_object_set_new(o, "error", e);
 }
 
@@ -194,10 +208,20 @@ reread(struct acmed *a, struct order *o)
 static int
 expire_processing(struct acmed *a, struct order *o)
 {
+	enum issue_outcome got;
 	char detail[256];
 	json_t *p;
 	char *text;
 	int rc, with = o->request[0] != '\0';
+
+	/* A certificate issued while acmed was down, and never polled for,
+	 * is handed over rather than orphaned (and is never issued twice). */
+	if (issue_recover(a, o, &got) == -1)
+		return -1;
+	if (got == ISSUE_VALID)
+		return 0;
+	if (got == ISSUE_PENDING)	/* the signer cannot say: ask later */
+		return 0;
 
 	snprintf(detail, sizeof(detail), "the order expired before an operator "
 	    "approved the device%s%s%s; once approved, a new order is issued at "

@@ -16,6 +16,11 @@ struct cli {
 	const char	*csr, *out, *reason, *algorithm;
 	const char	*offline, *db, *since;	/* audit */
 	int		 days, years, revoke_certs;
+	const char	*device, *status;	/* listing filters */
+	long long	 expiring_within;	/* seconds; 0: none */
+	int		 update;	/* discovery --update */
+	int		 all;		/* approve --all */
+	const char	*match;		/* approve --match GLOB */
 	/* positional arguments after the command */
 	char		**args;
 	int		 nargs;
@@ -25,6 +30,7 @@ void	cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int	cmd_init(struct cli *);
 int	cmd_audit(struct cli *);
+int	cmd_discovery(struct cli *);
 
 /* Ask the signer on admin.sock; req is stolen.  NULL after printing the
  * refusal or error. */

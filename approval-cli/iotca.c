@@ -1,10 +1,12 @@
 /*
- * iotca: the operator's command line.  Everything but "init" goes through
- * admin.sock to iotca-signer, which authorises the caller by uid/gid; "init"
- * runs as the signer's user and creates the root locally, because before it
- * there is no signer to ask.
+ * iotca: the operator's command line.  Everything but "init" and an offline
+ * audit verify goes through admin.sock to iotca-signer, which authorises the
+ * caller by uid/gid; "init" runs "iotca-signer init" as the signer's user
+ * (before it there is no signer to ask, and only the signer's binary has
+ * key-store and TPM code).
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdint.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -228,37 +230,148 @@ cmd_status(struct cli *c)
 	return 0;
 }
 
+/* Largest page the signer gives; fewer round trips for long lists. */
+#define LIST_PAGE	500
+
+typedef int page_fn(const json_t *rows, void *arg);
+
+/*
+ * A listing op, whole: ask for pages (req is stolen), hand each page's rows
+ * (the member key) to fn, and follow "more" with the last row's cursor
+ * member as "after".  0, or 1 after printing why it stopped.
+ */
 static int
-cmd_certs(struct cli *c)
+list_all(struct cli *c, json_t *req, const char *key, const char *cursor,
+    page_fn *fn, void *arg)
 {
-	json_t *r = call(c, json_pack("{s:s}", "op", "certs"));
-	json_t *certs, *cert, *n;
+	json_t *page, *r, *rows, *after = NULL;
+	int more;
+
+	if (req == NULL || (c->device != NULL && json_object_set_new(req,
+	    "device", json_string(c->device)) == -1) ||
+	    json_object_set_new(req, "limit", json_integer(LIST_PAGE)) == -1) {
+		json_decref(req);
+		cli_error("out of memory");
+		return 1;
+	}
+	do {
+		if ((page = json_deep_copy(req)) == NULL || (after != NULL &&
+		    json_object_set(page, "after", after) == -1)) {
+			json_decref(page);
+			json_decref(req);
+			json_decref(after);
+			cli_error("out of memory");
+			return 1;
+		}
+		json_decref(after);
+		after = NULL;
+		if ((r = call(c, page)) == NULL) {
+			json_decref(req);
+			return 1;
+		}
+		rows = json_object_get(r, key);
+		more = json_is_true(json_object_get(r, "more"));
+		if (!json_is_array(rows) || (more && json_array_size(rows) == 0)) {
+			cli_error("the signer's %s page makes no progress", key);
+			json_decref(r);
+			json_decref(req);
+			return 1;
+		}
+		if (fn(rows, arg) == -1) {
+			cli_error("out of memory");
+			json_decref(r);
+			json_decref(req);
+			return 1;
+		}
+		if (more && (after = json_incref(json_object_get(json_array_get(
+		    rows, json_array_size(rows) - 1), cursor))) == NULL) {
+			cli_error("the signer's %s page has no \"%s\" to go on "
+			    "from", key, cursor);
+			json_decref(r);
+			json_decref(req);
+			return 1;
+		}
+		json_decref(r);
+	} while (more);
+	json_decref(after);
+	json_decref(req);
+	return 0;
+}
+
+/* --json: gather every page into one array. */
+static int
+gather_rows(const json_t *rows, void *arg)
+{
+	return json_array_extend((json_t *)arg, (json_t *)rows);
+}
+
+/* A list printed as one JSON array: the pages gathered. */
+static int
+list_json(struct cli *c, json_t *req, const char *key, const char *cursor)
+{
+	json_t *all = json_array();
+	int rc;
+
+	if (all == NULL) {
+		json_decref(req);
+		cli_error("out of memory");
+		return 1;
+	}
+	if ((rc = list_all(c, req, key, cursor, gather_rows, all)) == 0)
+		print_json(all);
+	json_decref(all);
+	return rc;
+}
+
+/* Rows of certs; *arg is set once the header is out. */
+static int
+print_certs(const json_t *certs, void *arg)
+{
+	const json_t *cert, *n;
+	const char *status;
+	time_t now = time(NULL);
+	int *header = arg;
 	char when[32];
 	size_t i, j;
 
-	if (r == NULL)
-		return 1;
-	certs = json_object_get(r, "certs");
-	if (c->json) {
-		print_json(certs);
-		json_decref(r);
-		return 0;
-	}
-	printf("%-34s %-20s %-8s %-17s %s\n", "SERIAL", "DEVICE", "STATUS",
-	    "EXPIRES (UTC)", "NAMES");
+	if (!*header)
+		printf("%-34s %-20s %-8s %-17s %s\n", "SERIAL", "DEVICE",
+		    "STATUS", "EXPIRES (UTC)", "NAMES");
+	*header = 1;
 	json_array_foreach(certs, i, cert) {
+		status = json_string_value(json_object_get(cert, "status"));
+		if (status != NULL && strcmp(status, "valid") == 0 &&
+		    json_integer_value(json_object_get(cert, "not_after")) <= now)
+			status = "expired";
 		printf("%-34s %-20s %-8s %-17s",
 		    json_string_value(json_object_get(cert, "serial")),
 		    json_string_value(json_object_get(cert, "device_id")),
-		    json_string_value(json_object_get(cert, "status")),
-		    iso_time(json_integer_value(json_object_get(cert,
+		    status, iso_time(json_integer_value(json_object_get(cert,
 		    "not_after")), when, sizeof(when)));
 		json_array_foreach(json_object_get(cert, "names"), j, n)
 			printf("%s%s", j ? "," : " ", json_string_value(n));
 		putchar('\n');
 	}
-	json_decref(r);
 	return 0;
+}
+
+/* certs [--device D] [--status S] [--expiring-within T]: every page. */
+static int
+cmd_certs(struct cli *c)
+{
+	json_t *req = json_pack("{s:s}", "op", "certs");
+	int header = 0;
+
+	if (req != NULL && ((c->status != NULL && json_object_set_new(req,
+	    "status", json_string(c->status)) == -1) ||
+	    (c->expiring_within > 0 && json_object_set_new(req,
+	    "expiring_within", json_integer(c->expiring_within)) == -1))) {
+		json_decref(req);
+		req = NULL;
+	}
+	if (c->json)
+		return list_json(c, req, "certs", "serial");
+	return list_all(c, req, "certs", "serial", print_certs, &header);
 }
 
 static int
@@ -323,15 +436,19 @@ cmd_revoke(struct cli *c)
 	return 0;
 }
 
-static void
-print_approvals(const json_t *rows)
+/* Rows of pending / approvals; *arg counts them, for the header. */
+static int
+print_approvals(const json_t *rows, void *arg)
 {
 	const json_t *row, *n;
+	size_t *count = arg;
 	char when[32];
 	size_t i, j;
 
-	printf("%-6s %-20s %-9s %-17s %-12s %s\n", "ID", "DEVICE", "STATUS",
-	    "REQUESTED (UTC)", "ACCOUNT", "NAMES");
+	if (*count == 0 && json_array_size(rows) > 0)
+		printf("%-6s %-20s %-9s %-17s %-12s %s\n", "ID", "DEVICE",
+		    "STATUS", "REQUESTED (UTC)", "ACCOUNT", "NAMES");
+	*count += json_array_size(rows);
 	json_array_foreach(rows, i, row) {
 		printf("%-6lld %-20s %-9s %-17s %-12.12s",
 		    (long long)json_integer_value(json_object_get(row, "id")),
@@ -349,37 +466,93 @@ print_approvals(const json_t *rows)
 			    "reason")));
 		putchar('\n');
 	}
-}
-
-/* pending / approvals: list requests. */
-static int
-cmd_approvals(struct cli *c, const char *op)
-{
-	json_t *r = call(c, json_pack("{s:s}", "op", op));
-	const json_t *rows;
-
-	if (r == NULL)
-		return 1;
-	rows = json_object_get(r, strcmp(op, "pending") == 0 ? "requests" :
-	    "approvals");
-	if (c->json)
-		print_json(rows);
-	else if (json_array_size(rows) == 0)
-		printf("no %s\n", strcmp(op, "pending") == 0 ?
-		    "pending requests" : "approvals");
-	else
-		print_approvals(rows);
-	json_decref(r);
 	return 0;
 }
 
-/* approve ID / deny ID [--reason R] */
+/* pending / approvals [--device D]: list requests, every page. */
+static int
+cmd_approvals(struct cli *c, const char *op)
+{
+	const char *key = strcmp(op, "pending") == 0 ? "requests" : "approvals";
+	json_t *req = json_pack("{s:s}", "op", op);
+	size_t count = 0;
+
+	if (c->json)
+		return list_json(c, req, key, "id");
+	if (list_all(c, req, key, "id", print_approvals, &count) != 0)
+		return 1;
+	if (count == 0)
+		printf("no %s\n", strcmp(op, "pending") == 0 ?
+		    "pending requests" : "approvals");
+	return 0;
+}
+
+/*
+ * approve --all / --match GLOB: every pending request (whose device ID
+ * matches), each approved by its own op so that each is its own audit
+ * record.  Requests that arrive meanwhile are left for the next look.
+ */
+static int
+approve_batch(struct cli *c)
+{
+	json_t *all = json_array(), *row, *r;
+	const char *dev;
+	size_t i, done = 0, failed = 0;
+
+	if (all == NULL) {
+		cli_error("out of memory");
+		return 1;
+	}
+	if (list_all(c, json_pack("{s:s}", "op", "pending"), "requests", "id",
+	    gather_rows, all) != 0) {
+		json_decref(all);
+		return 1;
+	}
+	json_array_foreach(all, i, row) {
+		dev = json_string_value(json_object_get(row, "device_id"));
+		if (dev == NULL || (c->match != NULL &&
+		    fnmatch(c->match, dev, 0) != 0))
+			continue;
+		r = call(c, json_pack("{s:s, s:I}", "op", "approve", "id",
+		    json_integer_value(json_object_get(row, "id"))));
+		if (r == NULL) {
+			failed++;
+			continue;
+		}
+		done++;
+		if (!c->json)
+			printf("request %lld for device %s approved\n",
+			    (long long)json_integer_value(json_object_get(row,
+			    "id")), dev);
+		json_decref(r);
+	}
+	json_decref(all);
+	if (c->json)
+		printf("{\"approved\": %zu, \"failed\": %zu}\n", done, failed);
+	else if (done == 0 && failed == 0)
+		printf("no pending requests%s%s\n", c->match != NULL ?
+		    " match " : "", c->match != NULL ? c->match : "");
+	return failed == 0 ? 0 : 1;
+}
+
+/* approve ID / deny ID [--reason R]; approve --all | --match GLOB */
 static int
 cmd_decide(struct cli *c, const char *op)
 {
 	json_t *req, *r;
 	int id;
 
+	if (strcmp(op, "approve") == 0 && (c->all || c->match != NULL)) {
+		if (c->nargs != 0) {
+			cli_error("usage: iotca approve ID | --all | --match GLOB");
+			return 2;
+		}
+		return approve_batch(c);
+	}
+	if (c->all || c->match != NULL) {
+		cli_error("--all and --match go with approve only");
+		return 2;
+	}
 	if (c->nargs != 1 || parse_int_opt(c->args[0], 1, INT32_MAX, &id) == -1) {
 		cli_error("usage: iotca %s ID%s", op, strcmp(op, "deny") == 0 ?
 		    " [--reason R]" : "");
@@ -448,16 +621,22 @@ usage(FILE *f)
 	    "usage: iotca [--config FILE] [--socket PATH] [--json] COMMAND ...\n"
 	    "  init [--years N] [--algorithm ec-p384|ec-p521|rsa-3072|rsa-4096]\n"
 	    "                         create the root key (in the TPM) and certificate\n"
+	    "                         (runs iotca-signer init)\n"
 	    "  status                 the CA, its key and counts\n"
 	    "  issue --csr FILE --out FILE [--days N]\n"
 	    "                         issue a device certificate (same policy as ACME)\n"
-	    "  certs                  list issued certificates\n"
+	    "  certs [--device D] [--status valid|revoked|expired]\n"
+	    "        [--expiring-within T]  list issued certificates, newest first\n"
+	    "                         (T: days, or 12h, 30d, 2w; all pages are followed)\n"
 	    "  revoke SERIAL [--reason R]\n"
 	    "                         revoke a certificate (RFC 5280 reason name)\n"
-	    "  pending                requests waiting for an operator\n"
+	    "  pending [--device D]   requests waiting for an operator\n"
 	    "  approve ID             approve a device's request (renewals then need none)\n"
+	    "  approve --all | --match GLOB\n"
+	    "                         approve every pending request (whose device ID\n"
+	    "                         matches GLOB, e.g. 'cam-*'), each its own record\n"
 	    "  deny ID [--reason R]   deny it; the client is told the reason\n"
-	    "  approvals              every request and decision\n"
+	    "  approvals [--device D] every request and decision\n"
 	    "  revoke-approval DEVICE [--revoke-certs]\n"
 	    "                         withdraw a device's approval (and its certificates)\n"
 	    "  crl [--out FILE]       the current CRL (PEM)\n"
@@ -467,7 +646,44 @@ usage(FILE *f)
 	    "  audit show [--since TIME]  the audit records (TIME: epoch, 2026-01-31,\n"
 	    "                         2026-01-31T12:00, or 30m, 12h, 7d ago)\n"
 	    "  audit export           every record as a JSON line, for a SIEM\n"
-	    "  audit pubkey [--out FILE]  the checkpoint public key, for --offline\n");
+	    "  audit pubkey [--out FILE]  the checkpoint public key, for --offline\n"
+	    "  discovery [--update]   the DNS-SD records and DHCP option announcing the\n"
+	    "                         ACME server; --update sends them (RFC 2136, TSIG)\n");
+}
+
+/* Long options without a short one. */
+enum { OPT_DEVICE = 256, OPT_STATUS, OPT_EXPIRING, OPT_ALL, OPT_MATCH };
+
+/* --expiring-within: days, or a number with a unit (s, m, h, d, w), up to
+ * ten years, in seconds. */
+static int
+parse_within(const char *s, long long *secs)
+{
+	static const struct { char unit; long long secs; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+		{ 'w', 7 * 86400 },
+	};
+	long long mult = 86400;
+	char *end;
+	long v;
+	size_t i;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || v < 1 || v > 3660 * 86400L)
+		return -1;
+	if (*end != '\0') {
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (end[0] == units[i].unit && end[1] == '\0')
+				break;
+		if (i == sizeof(units) / sizeof(units[0]))
+			return -1;
+		mult = units[i].secs;
+	}
+	if (v > 3660 * 86400L / mult)
+		return -1;
+	*secs = (long long)v * mult;
+	return 0;
 }
 
 static int
@@ -498,9 +714,15 @@ main(int argc, char *argv[])
 		{ "years",	required_argument, NULL, 'y' },
 		{ "algorithm",	required_argument, NULL, 'a' },
 		{ "revoke-certs", no_argument,	   NULL, 'C' },
+		{ "update",	no_argument,	   NULL, 'U' },
 		{ "offline",	required_argument, NULL, 'O' },
 		{ "db",		required_argument, NULL, 'D' },
 		{ "since",	required_argument, NULL, 'S' },
+		{ "device",	required_argument, NULL, OPT_DEVICE },
+		{ "status",	required_argument, NULL, OPT_STATUS },
+		{ "expiring-within", required_argument, NULL, OPT_EXPIRING },
+		{ "all",	no_argument,	   NULL, OPT_ALL },
+		{ "match",	required_argument, NULL, OPT_MATCH },
 		{ "help",	no_argument,	   NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -520,9 +742,30 @@ main(int argc, char *argv[])
 		case 'R': c.reason = optarg; break;
 		case 'a': c.algorithm = optarg; break;
 		case 'C': c.revoke_certs = 1; break;
+		case 'U': c.update = 1; break;
 		case 'O': c.offline = optarg; break;
 		case 'D': c.db = optarg; break;
 		case 'S': c.since = optarg; break;
+		case OPT_DEVICE: c.device = optarg; break;
+		case OPT_ALL: c.all = 1; break;
+		case OPT_MATCH: c.match = optarg; break;
+		case OPT_STATUS:
+			if (strcmp(optarg, "valid") != 0 &&
+			    strcmp(optarg, "revoked") != 0 &&
+			    strcmp(optarg, "expired") != 0) {
+				cli_error("--status: valid, revoked or expired, "
+				    "not %s", optarg);
+				return 2;
+			}
+			c.status = optarg;
+			break;
+		case OPT_EXPIRING:
+			if (parse_within(optarg, &c.expiring_within) == -1) {
+				cli_error("--expiring-within: not a time (days, or "
+				    "a number with s, m, h, d or w): %s", optarg);
+				return 2;
+			}
+			break;
 		case 'd':
 			if (parse_int_opt(optarg, 1, 3650, &c.days) == -1) {
 				cli_error("--days: not a number of days: %s", optarg);
@@ -554,6 +797,8 @@ main(int argc, char *argv[])
 		return cmd_init(&c);
 	if (strcmp(cmd, "audit") == 0)
 		return cmd_audit(&c);
+	if (strcmp(cmd, "discovery") == 0)
+		return cmd_discovery(&c);
 	if (c.nargs != 0 && strcmp(cmd, "revoke") != 0 &&
 	    strcmp(cmd, "approve") != 0 && strcmp(cmd, "deny") != 0 &&
 	    strcmp(cmd, "revoke-approval") != 0) {

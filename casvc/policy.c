@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -125,7 +126,9 @@ policy_err_type(enum policy_err e)
 	case POLICY_BAD_CSR:
 		return "badCSR";
 	case POLICY_BAD_PUBLIC_KEY:
-		return "badPublicKey";
+		/* RFC 8555 7.4 and its registry: a CSR refused for its key
+		 * is a bad CSR; badPublicKey is for the JWS's key. */
+		return "badCSR";
 	case POLICY_BAD_SIGNATURE_ALG:
 		return "badSignatureAlgorithm";
 	case POLICY_REJECTED_IDENTIFIER:
@@ -476,6 +479,32 @@ policy_check_ip_text(const char *text, char *reason, size_t reasonlen)
 
 /* --- keys and signature algorithms -------------------------------------- */
 
+/*
+ * RSA public exponent 65537 only (F4, as every current key generator
+ * makes): a small exponent such as 3 has a history of padding and
+ * broadcast attacks, and nothing legitimate needs anything else.
+ */
+static enum policy_err
+check_rsa_exponent(const EVP_PKEY *pk, char *reason, size_t reasonlen)
+{
+	BIGNUM		*e = NULL;
+	char		*dec = NULL;
+	enum policy_err	 rc = POLICY_OK;
+
+	if (!EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_E, &e) || e == NULL)
+		return refuse(reason, reasonlen, POLICY_BAD_PUBLIC_KEY,
+		    "RSA key without a readable public exponent");
+	if (!BN_is_word(e, RSA_F4)) {
+		dec = BN_num_bits(e) <= 64 ? BN_bn2dec(e) : NULL;
+		rc = refuse(reason, reasonlen, POLICY_BAD_PUBLIC_KEY,
+		    "key has RSA public exponent %s; only 65537 is accepted",
+		    dec != NULL ? dec : "(a large number)");
+		OPENSSL_free(dec);
+	}
+	BN_free(e);
+	return rc;
+}
+
 enum policy_err
 policy_check_key(const EVP_PKEY *pk, char *reason, size_t reasonlen)
 {
@@ -499,7 +528,7 @@ policy_check_key(const EVP_PKEY *pk, char *reason, size_t reasonlen)
 			return refuse(reason, reasonlen, POLICY_BAD_PUBLIC_KEY,
 			    "key is RSA-%d; RSA keys above %d bits are not "
 			    "accepted", bits, RSA_MAX_BITS);
-		return POLICY_OK;
+		return check_rsa_exponent(pk, reason, reasonlen);
 	}
 
 	if (EVP_PKEY_is_a(pk, "EC")) {
@@ -529,6 +558,27 @@ policy_check_key(const EVP_PKEY *pk, char *reason, size_t reasonlen)
 	return refuse(reason, reasonlen, POLICY_BAD_PUBLIC_KEY,
 	    "key is %s; %s", EVP_PKEY_get0_type_name(pk) != NULL ?
 	    EVP_PKEY_get0_type_name(pk) : "of an unknown type", accepted);
+}
+
+int
+policy_spki_sha256(const EVP_PKEY *pk, char *out, size_t outlen)
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE], *der = NULL;
+	unsigned int	 mdlen = 0, i;
+	int		 len, ok;
+
+	if (pk == NULL || out == NULL || outlen <= POLICY_SPKI_HEX_LEN)
+		return -1;
+	if ((len = i2d_PUBKEY(pk, &der)) <= 0)
+		return -1;
+	ok = EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL) == 1 &&
+	    mdlen * 2 == POLICY_SPKI_HEX_LEN;
+	OPENSSL_free(der);
+	if (!ok)
+		return -1;
+	for (i = 0; i < mdlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	return 0;
 }
 
 static int

@@ -16,12 +16,15 @@
 enum policy_err {
 	POLICY_OK = 0,
 	POLICY_BAD_CSR,			/* unparsable, bad self-signature, bad CN */
-	POLICY_BAD_PUBLIC_KEY,		/* not RSA >= 3072 nor ECDSA P-384/P-521 */
+	POLICY_BAD_PUBLIC_KEY,		/* not RSA >= 3072 with e = 65537 nor
+					 * ECDSA P-384/P-521; ACME type badCSR */
 	POLICY_BAD_SIGNATURE_ALG,	/* not SHA-256 or better */
 	POLICY_REJECTED_IDENTIFIER,	/* a name or address policy forbids */
 };
 
-/* The ACME error type for a class: "badCSR", "badPublicKey", ... */
+/* The ACME error type for a class: "badCSR", "rejectedIdentifier", ...
+ * A CSR refused for its key is "badCSR" (RFC 8555 7.4): "badPublicKey" is
+ * the JWS key's error and never comes from here. */
 const char	*policy_err_type(enum policy_err);
 
 struct policy {
@@ -58,11 +61,21 @@ enum policy_err	 policy_check_dns(const struct policy *, const char *name,
 		    char *canon, size_t canonlen, char *reason, size_t reasonlen);
 
 /*
- * Check a public key: RSA of 3072 to 8192 bits, or ECDSA on P-384 or P-521.
+ * Check a public key: RSA of 3072 to 8192 bits with public exponent 65537,
+ * or ECDSA on P-384 or P-521.
  * Shared by the CSR check and the pre-issuance lint so the rule lives once.
  */
 enum policy_err	 policy_check_key(const EVP_PKEY *,
 		    char *reason, size_t reasonlen);
+
+/*
+ * The key reuse rule's fingerprint of a public key: SHA-256 of its DER
+ * SubjectPublicKeyInfo, as 64 lower-case hex digits in out (outlen > 64).
+ * The same for a key, a CSR and a certificate carrying it.  -1 if the key
+ * cannot be encoded or out is too small.
+ */
+#define POLICY_SPKI_HEX_LEN	64
+int		 policy_spki_sha256(const EVP_PKEY *, char *out, size_t outlen);
 
 /* Check one IP address (4 or 16 bytes): loopback, link-local or private-use only. */
 enum policy_err	 policy_check_ip(const unsigned char *addr, size_t len,

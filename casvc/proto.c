@@ -16,27 +16,18 @@
 /* How long a client waits for the signer: a slow TPM signs in ~0.2 s. */
 #define PROTO_CALL_TIMEOUT_SEC	60
 
-int
-proto_send(int fd, const json_t *msg)
+static int
+send_record(int fd, const char *buf, size_t len)
 {
-	char *buf;
-	size_t len;
 	ssize_t n;
 
-	if ((buf = json_dumps(msg, JSON_COMPACT)) == NULL) {
-		errno = ENOMEM;
-		return -1;
-	}
-	len = strlen(buf);
 	if (len > PROTO_MAX_MSG) {
-		free(buf);
 		errno = EMSGSIZE;
 		return -1;
 	}
 	do
 		n = send(fd, buf, len, MSG_NOSIGNAL);
 	while (n == -1 && errno == EINTR);
-	free(buf);
 	if (n == -1)
 		return -1;
 	if ((size_t)n != len) {
@@ -44,6 +35,50 @@ proto_send(int fd, const json_t *msg)
 		return -1;
 	}
 	return 0;
+}
+
+int
+proto_send(int fd, const json_t *msg)
+{
+	char *buf;
+	int rc;
+
+	if ((buf = json_dumps(msg, JSON_COMPACT)) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	rc = send_record(fd, buf, strlen(buf));
+	free(buf);
+	return rc;
+}
+
+int
+proto_send_reply(int fd, const json_t *msg, size_t *size)
+{
+	char *buf, reason[128];
+	json_t *e;
+	int rc;
+
+	*size = 0;
+	if ((buf = json_dumps(msg, JSON_COMPACT)) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	*size = strlen(buf);
+	rc = send_record(fd, buf, *size);
+	free(buf);
+	if (rc == 0 || errno != EMSGSIZE)
+		return rc;
+	/* Never silence: the peer learns why, and may ask for less. */
+	snprintf(reason, sizeof(reason), "the reply (%zu bytes) is larger "
+	    "than a record (%d bytes)", *size, PROTO_MAX_MSG);
+	if ((e = proto_error(PROTO_E_TOO_LARGE, reason)) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	rc = proto_send(fd, e);
+	json_decref(e);
+	return rc == 0 ? 1 : -1;
 }
 
 static enum proto_rc
@@ -59,8 +94,7 @@ proto_recv(int fd, int want_response, json_t **out, char *reason,
 {
 	struct msghdr mh;
 	struct iovec iov;
-	json_error_t jerr;
-	json_t *obj;
+	enum proto_rc rc;
 	char *buf;
 	ssize_t n;
 
@@ -90,8 +124,26 @@ proto_recv(int fd, int want_response, json_t **out, char *reason,
 		    PROTO_MAX_MSG);
 		return PROTO_BAD;
 	}
-	obj = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+	rc = proto_decode(buf, (size_t)n, want_response, out, reason,
+	    reasonlen);
 	free(buf);
+	return rc;
+}
+
+enum proto_rc
+proto_decode(const void *buf, size_t len, int want_response, json_t **out,
+    char *reason, size_t reasonlen)
+{
+	json_error_t jerr;
+	json_t *obj;
+
+	*out = NULL;
+	if (len > PROTO_MAX_MSG) {
+		snprintf(reason, reasonlen, "message larger than %d bytes",
+		    PROTO_MAX_MSG);
+		return PROTO_BAD;
+	}
+	obj = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (obj == NULL) {
 		snprintf(reason, reasonlen, "not JSON: %s at byte %d",
 		    jerr.text, jerr.position);

@@ -34,10 +34,19 @@ enum proto_rc {
 
 /* Send one JSON object as a record. */
 int		 proto_send(int fd, const json_t *msg);
+/* Send a reply.  One that cannot be a record (over PROTO_MAX_MSG, or
+ * refused by the kernel with EMSGSIZE) is replaced by a tooLarge error, so
+ * a peer never waits for a reply that will not come.  0: sent; 1: replaced
+ * (*size is the size it had); -1: errno set. */
+int		 proto_send_reply(int fd, const json_t *msg, size_t *size);
 /* Receive one record; on PROTO_OK *out is a JSON object with a string "op"
  * (requests) or a boolean "ok" (responses, when want_response). */
 enum proto_rc	 proto_recv(int fd, int want_response, json_t **out,
 		    char *reason, size_t reasonlen);
+/* The checks of proto_recv on a record already in memory (len bytes, not
+ * NUL-terminated): pure, for the fuzz target and any other transport. */
+enum proto_rc	 proto_decode(const void *buf, size_t len, int want_response,
+		    json_t **out, char *reason, size_t reasonlen);
 
 /* Build replies.  The error one never echoes request data back. */
 json_t		*proto_error(const char *code, const char *reason);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -20,8 +21,10 @@
 
 #include <sqlite3.h>
 
+#include "config_key.h"
 #include "log.h"
 #include "proto.h"
+#include "refusals.h"
 #include "server.h"
 
 #define ISSUE_SERIAL_TRIES	4
@@ -273,9 +276,8 @@ record_start(struct signer *s, char *err, size_t errlen)
 	if (config_digest(s->cfg.path, digest, sizeof(digest)) == -1)
 		snprintf(digest, sizeof(digest), "unreadable");
 	settings = json_pack("{s:s, s:s, s:i, s:i, s:b, s:b, s:s, s:i, s:i}",
-	    "key_store", s->cfg.key_store == KS_STORE_TPM2 ? "tpm2" :
-	    s->cfg.key_store == KS_STORE_FILE ? "file" : "provider",
-	    "key_algorithm", ks_alg_name(s->cfg.key_alg),
+	    "key_store", s->cfg.key_store,
+	    "key_algorithm", s->cfg.key_alg,
 	    "max_days", s->cfg.max_days, "crl_days", s->cfg.crl_days,
 	    "strict_cn", s->cfg.strict_cn, "auto_approve", s->cfg.auto_approve,
 	    "audit_anchor", anchor_mode_name(s->anchor),
@@ -351,6 +353,25 @@ open_audit(struct signer *s, const char *owner_auth, char *err, size_t errlen)
 	return record_start(s, err, errlen);
 }
 
+/* The audit log's checkpoint key, for the key reuse rule; "" if unknown. */
+static void
+audit_key_spki(struct signer *s)
+{
+	char *pem = audit_pubkey_pem(s->audit);
+	EVP_PKEY *k = NULL;
+	BIO *b = NULL;
+
+	s->audit_spki[0] = '\0';
+	if (pem != NULL && (b = BIO_new_mem_buf(pem, -1)) != NULL &&
+	    (k = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL)) != NULL &&
+	    policy_spki_sha256(k, s->audit_spki, sizeof(s->audit_spki)) == -1)
+		s->audit_spki[0] = '\0';
+	ERR_clear_error();
+	EVP_PKEY_free(k);
+	BIO_free(b);
+	free(pem);
+}
+
 static int
 open_all(struct signer *s, const char *owner_auth, char *err, size_t errlen)
 {
@@ -377,14 +398,21 @@ open_all(struct signer *s, const char *owner_auth, char *err, size_t errlen)
 		ERR_clear_error();
 		return -1;
 	}
-	if ((s->root_pem = pem_of_x509(s->root)) == NULL) {
+	if ((s->root_pem = pem_of_x509(s->root)) == NULL ||
+	    policy_spki_sha256(X509_get0_pubkey(s->root), s->root_spki,
+	    sizeof(s->root_spki)) == -1) {
 		snprintf(err, errlen, "root certificate: cannot encode");
+		return -1;
+	}
+	if ((s->notify = notify_new(s->cfg.notify_command)) == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	if ((s->db = signerdb_open(s->cfg.db, err, errlen)) == NULL)
 		return -1;
 	if (open_audit(s, owner_auth, err, errlen) == -1)
 		return -1;
+	audit_key_spki(s);
 	/* A CRL nobody could account for is not signed: a broken audit log
 	 * leaves the signer without one until it is dealt with. */
 	if (audit_broken(s->audit) != NULL)
@@ -405,6 +433,45 @@ signer_open(struct signer *s, char *err, size_t errlen)
 	return rc;
 }
 
+/* The summary of a peer's refusals that were counted, not recorded. */
+static void
+record_refusals(void *arg, const struct peer *p, json_t *fields)
+{
+	struct signer *s = arg;
+	char err[512];
+
+	if (fields == NULL || audit_broken(s->audit) != NULL) {
+		json_decref(fields);
+		return;
+	}
+	if (record_alone(s, event("requests_refused", p, fields), err,
+	    sizeof(err)) == -1)
+		log_msg(LOG_ERR, "refusal summary not recorded: %s", err);
+}
+
+/*
+ * A refusal for the audit log: the first of its peer's interval on its own
+ * (ev, stolen), the rest counted for the summary (refusals.h).
+ */
+static void
+refusal_record(struct signer *s, const struct peer *p, const char *account,
+    const char *op, const char *code, json_t *ev)
+{
+	char err[512];
+
+	if (s->refusals == NULL && (s->refusals = refusals_new()) == NULL) {
+		json_decref(ev);
+		log_msg(LOG_ERR, "refusal not recorded: out of memory");
+		return;
+	}
+	if (refusals_note(s->refusals, p, account, op, code, time(NULL)) == 0) {
+		json_decref(ev);
+		return;
+	}
+	if (record_alone(s, ev, err, sizeof(err)) == -1)
+		log_msg(LOG_ERR, "refusal not recorded: %s", err);
+}
+
 void
 signer_shutdown(struct signer *s)
 {
@@ -412,30 +479,75 @@ signer_shutdown(struct signer *s)
 
 	if (s->audit == NULL || audit_broken(s->audit) != NULL)
 		return;
+	refusals_flush(s->refusals, time(NULL), 1, record_refusals, s);
 	if (record_alone(s, event("signer_stop", NULL, NULL), err,
 	    sizeof(err)) == -1 || audit_checkpoint(s->audit, err,
 	    sizeof(err)) == -1)
 		log_msg(LOG_ERR, "audit log at shutdown: %s", err);
 }
 
+/* A notify command finished, was killed, or never ran: its record. */
+static void
+notify_done(void *arg, const struct notify_result *r)
+{
+	struct signer *s = arg;
+	char err[512];
+	json_t *f;
+
+	if (r->error[0] != '\0')
+		log_msg(LOG_WARNING, "notify_command for request %lld: %s",
+		    r->request, r->error);
+	else if (!r->exited || r->exit_status != 0)
+		log_msg(LOG_WARNING, "notify_command for request %lld (pid %ld) "
+		    "%s %d", r->request, (long)r->pid, r->timed_out ? "killed "
+		    "after its time, signal" : r->exited ? "exited with" :
+		    "killed by signal", r->exited ? r->exit_status : r->signal);
+	if (s->audit == NULL || audit_broken(s->audit) != NULL)
+		return;
+	f = json_pack("{s:I, s:s}", "request", (json_int_t)r->request,
+	    "command", s->cfg.notify_command != NULL ? s->cfg.notify_command :
+	    "");
+	if (f != NULL && r->pid > 0)
+		json_object_set_new(f, "pid", json_integer(r->pid));
+	if (f != NULL && r->error[0] != '\0')
+		json_object_set_new(f, "error", json_string(r->error));
+	else if (f != NULL && r->exited)
+		json_object_set_new(f, "exit_status",
+		    json_integer(r->exit_status));
+	else if (f != NULL) {
+		json_object_set_new(f, "signal", json_integer(r->signal));
+		json_object_set_new(f, "timed_out", json_boolean(r->timed_out));
+	}
+	if (record_alone(s, event("approval_notified", NULL, f), err,
+	    sizeof(err)) == -1)
+		log_msg(LOG_ERR, "notification not recorded: %s", err);
+}
+
 int
 server_tick(struct signer *s)
 {
-	if (s->audit == NULL)
-		return 60 * 1000;
-	return audit_tick(s->audit, time(NULL)) * 1000;
+	int ms = 60 * 1000, nms;
+
+	if (s->audit != NULL)
+		ms = audit_tick(s->audit, time(NULL)) * 1000;
+	/* Refusal summaries are written when their interval ends. */
+	if ((nms = refusals_flush(s->refusals, time(NULL), 0, record_refusals,
+	    s)) >= 0 && nms * 1000 < ms)
+		ms = nms * 1000;
+	/* Running notify commands are looked at often; none: no cost. */
+	if ((nms = notify_reap(s->notify, time(NULL), notify_done, s)) >= 0 &&
+	    nms < ms)
+		ms = nms;
+	return ms;
 }
 
 void
 server_refused_peer(struct signer *s, const struct peer *p)
 {
-	char err[512];
-
-	if (s->audit != NULL && audit_broken(s->audit) == NULL &&
-	    record_alone(s, event("connection_refused", p, json_pack("{s:s}",
-	    "socket", p->role == ROLE_ADMIN ? "admin" : "signer")), err,
-	    sizeof(err)) == -1)
-		log_msg(LOG_ERR, "%s", err);
+	if (s->audit != NULL && audit_broken(s->audit) == NULL)
+		refusal_record(s, p, NULL, "connect", PROTO_E_UNAUTHORIZED,
+		    event("connection_refused", p, json_pack("{s:s}", "socket",
+		    p->role == ROLE_ADMIN ? "admin" : "signer")));
 }
 
 void
@@ -449,6 +561,8 @@ signer_close(struct signer *s)
 	ks_free(s->ks);
 	free(s->root_pem);
 	free(s->crl_pem);
+	notify_free(s->notify);
+	refusals_free(s->refusals);
 	config_free(&s->cfg);
 	memset(s, 0, sizeof(*s));
 }
@@ -491,10 +605,9 @@ op_status(struct signer *s, const struct peer *p, const json_t *req)
 		json_array_append_new(doms, json_string(s->cfg.domains[i]));
 	r = json_pack("{s:b, s:s, s:o, s:s, s:b, s:s, s:s, s:s, s:I, s:I, s:i}",
 	    "ok", 1, "name", s->cfg.name, "domains", doms,
-	    "key_store", s->cfg.key_store == KS_STORE_TPM2 ? "tpm2" :
-	    s->cfg.key_store == KS_STORE_FILE ? "file" : "provider",
+	    "key_store", s->cfg.key_store,
 	    "key_in_hardware", ks_is_hardware(s->ks),
-	    "key_algorithm", ks_alg_name(s->cfg.key_alg),
+	    "key_algorithm", s->cfg.key_alg,
 	    "root_sha256", fp, "root_not_after", nafter,
 	    "certs_valid", (json_int_t)valid,
 	    "certs_revoked", (json_int_t)revoked,
@@ -564,17 +677,92 @@ op_cert(struct signer *s, const struct peer *p, const json_t *req)
 	return json_pack("{s:b, s:o}", "ok", 1, "cert", c);
 }
 
+/*
+ * Listings come in pages (PROTOCOL.md): at most "limit" rows, and rows of
+ * at most LIST_PAGE_BYTES of JSON, so that the reply always fits in one
+ * record; the rest of it ("ok", the member's name, "more") is far below
+ * the margin.  The caller follows "more" with the last row as "after".
+ */
+#define LIST_PAGE_MAX		500
+#define LIST_PAGE_DEFAULT	100
+#define LIST_PAGE_BYTES		(PROTO_MAX_MSG - 1024)
+#define LIST_EXPIRING_MAX	(10LL * 366 * 86400)
+
+static int valid_device_id(const char *);
+
+/* "limit" and "device", which every listing takes; NULL, or the refusal. */
+static json_t *
+list_args(const json_t *req, int *limit, const char **device)
+{
+	const json_t *jl = json_object_get(req, "limit");
+	const json_t *jd = json_object_get(req, "device");
+
+	*limit = LIST_PAGE_DEFAULT;
+	*device = NULL;
+	if (jl != NULL) {
+		if (!json_is_integer(jl) || json_integer_value(jl) < 1 ||
+		    json_integer_value(jl) > LIST_PAGE_MAX)
+			return proto_error(PROTO_E_BAD_REQUEST, "\"limit\" must "
+			    "be an integer from 1 to 500");
+		*limit = (int)json_integer_value(jl);
+	}
+	if (jd != NULL) {
+		if (!json_is_string(jd) || !valid_device_id(json_string_value(jd)))
+			return proto_error(PROTO_E_BAD_REQUEST, "\"device\" must "
+			    "be a device ID (one lower-case DNS label)");
+		*device = json_string_value(jd);
+	}
+	return NULL;
+}
+
 static json_t *
 op_certs(struct signer *s, const struct peer *p, const json_t *req)
 {
+	const json_t *jst = json_object_get(req, "status");
+	const json_t *jexp = json_object_get(req, "expiring_within");
+	const json_t *jafter = json_object_get(req, "after");
+	struct cert_filter f;
 	char err[256];
-	json_t *arr;
+	json_t *arr, *refused;
+	int more, rc;
 
-	if ((arr = signerdb_list_certs(s->db, err, sizeof(err))) == NULL) {
+	memset(&f, 0, sizeof(f));
+	if ((refused = list_args(req, &f.limit, &f.device_id)) != NULL)
+		return refused;
+	if (jst != NULL) {
+		f.status = json_string_value(jst);
+		if (f.status == NULL || (strcmp(f.status, "valid") != 0 &&
+		    strcmp(f.status, "revoked") != 0 &&
+		    strcmp(f.status, "expired") != 0))
+			return proto_error(PROTO_E_BAD_REQUEST, "\"status\" must "
+			    "be valid, revoked or expired");
+	}
+	if (jexp != NULL) {
+		if (!json_is_integer(jexp) || json_integer_value(jexp) < 1 ||
+		    json_integer_value(jexp) > LIST_EXPIRING_MAX)
+			return proto_error(PROTO_E_BAD_REQUEST, "\"expiring_within"
+			    "\" must be 1 to 316224000 seconds");
+		if (f.status != NULL && strcmp(f.status, "valid") != 0)
+			return proto_error(PROTO_E_BAD_REQUEST, "\"expiring_within"
+			    "\" lists valid certificates only");
+		f.expiring_within = json_integer_value(jexp);
+	}
+	if (jafter != NULL) {
+		f.after = json_string_value(jafter);
+		if (f.after == NULL || !valid_serial(f.after))
+			return proto_error(PROTO_E_BAD_REQUEST, "\"after\" must "
+			    "be the serial of the previous page's last row");
+	}
+	f.max_bytes = LIST_PAGE_BYTES;
+	rc = signerdb_list_certs(s->db, &f, &arr, &more, err, sizeof(err));
+	if (rc == SIGNERDB_NOT_FOUND)
+		return proto_error(PROTO_E_BAD_REQUEST, "\"after\" names no "
+		    "certificate");
+	if (rc != 0) {
 		log_msg(LOG_ERR, "%s", err);
 		return proto_error(PROTO_E_INTERNAL, "database error");
 	}
-	return json_pack("{s:b, s:o}", "ok", 1, "certs", arr);
+	return json_pack("{s:b, s:o, s:b}", "ok", 1, "certs", arr, "more", more);
 }
 
 /*
@@ -635,6 +823,11 @@ op_revoke(struct signer *s, const struct peer *p, const json_t *req)
 		return proto_error(PROTO_E_INTERNAL, "database error");
 	}
 	rc = signerdb_revoke(s->db, serial, reason, time(NULL), err, sizeof(err));
+	/* A compromised key is never certified again, whatever becomes of
+	 * this certificate's row (draft-sweet-iot-acme 4.11). */
+	if (rc == 0 && reason == CRL_REASON_KEY_COMPROMISE)
+		rc = signerdb_key_compromised(s->db, serial, time(NULL), err,
+		    sizeof(err));
 	if (rc != 0)
 		tx_rollback(s);
 	if (rc == SIGNERDB_NOT_FOUND)
@@ -730,10 +923,10 @@ valid_account(const char *a)
 static json_t *
 issue_and_record(struct signer *s, const struct peer *p,
     const struct policy *pol, X509_REQ *req, const struct csr_request *cr,
-    int days, const char *account)
+    int days, const char *account, const char *order)
 {
 	struct cert_record rec;
-	char err[256], serial[64];
+	char err[256], serial[64], spki[POLICY_SPKI_HEX_LEN + 1];
 	json_t *names = NULL, *resp = NULL;
 	X509 *cert = NULL;
 	char *pem = NULL;
@@ -762,10 +955,18 @@ issue_and_record(struct signer *s, const struct peer *p,
 		rec.device_id = cr->device_id;
 		rec.names = names;
 		rec.account = account;
+		rec.order_token = order;
 		rec.requested_by = p->who;
 		rec.not_before = asn1_epoch(X509_get0_notBefore(cert));
 		rec.not_after = asn1_epoch(X509_get0_notAfter(cert));
 		rec.pem = pem;
+		if (policy_spki_sha256(X509_get0_pubkey(cert), spki,
+		    sizeof(spki)) == -1) {
+			resp = proto_error(PROTO_E_INTERNAL, "cannot encode "
+			    "certificate");
+			goto out;
+		}
+		rec.spki_sha256 = spki;
 		if (tx_begin(s, err, sizeof(err)) == -1) {
 			rc = -1;
 			break;
@@ -780,7 +981,8 @@ issue_and_record(struct signer *s, const struct peer *p,
 	}
 	if (rc != 0) {
 		log_msg(LOG_ERR, "issue for %s: %s", cr->device_id,
-		    rc == -1 ? err : "no unique serial");
+		    rc == -1 ? err : rc == SIGNERDB_ORDER_TAKEN ? "the order "
+		    "has a certificate already" : "no unique serial");
 		resp = proto_error(PROTO_E_INTERNAL, "cannot record certificate");
 		goto out;
 	}
@@ -835,15 +1037,41 @@ checked_csr(const struct peer *p, const struct policy *pol, const char *csr,
 	return NULL;
 }
 
+/* A device's own names: <id>.local and <id>.<domain> for each configured
+ * domain. */
 static int
-names_within(const json_t *names, const json_t *approved)
+own_name(const struct signer *s, const char *device_id, const char *name)
+{
+	size_t n = strlen(device_id), i;
+	const char *suffix;
+
+	if (name == NULL || strncmp(name, device_id, n) != 0 || name[n] != '.')
+		return 0;
+	suffix = name + n + 1;
+	if (strcmp(suffix, "local") == 0)
+		return 1;
+	for (i = 0; i < s->cfg.ndomains; i++)
+		if (strcasecmp(suffix, s->cfg.domains[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Does an approval cover these names?  It covers the names it was asked
+ * for (the IP addresses among them) and the device's own names: an
+ * operator approves a device, and a client that orders <id>.home.arpa and
+ * then <id>.local is still that device.
+ */
+static int
+names_within(const struct signer *s, const char *device_id,
+    const json_t *names, const json_t *approved)
 {
 	const json_t *n, *a;
 	size_t i, j;
 	int found;
 
 	json_array_foreach(names, i, n) {
-		found = 0;
+		found = own_name(s, device_id, json_string_value(n));
 		json_array_foreach(approved, j, a)
 			if (json_equal(n, a))
 				found = 1;
@@ -851,6 +1079,31 @@ names_within(const json_t *names, const json_t *approved)
 			return 0;
 	}
 	return 1;
+}
+
+/* Tell the operator of a new pending request ([policy] notify_command);
+ * the command's end, or why it did not start, is recorded later. */
+static void
+notify_pending(struct signer *s, long long id, const char *device_id,
+    const char *account, const json_t *names)
+{
+	const char *list[NOTIFY_MAX_NAMES];
+	struct notify_result res;
+	const json_t *n;
+	size_t i, nn = 0;
+	pid_t pid;
+
+	if (s->cfg.notify_command == NULL)
+		return;
+	json_array_foreach(names, i, n)
+		if (nn < NOTIFY_MAX_NAMES && json_is_string(n))
+			list[nn++] = json_string_value(n);
+	if (notify_start(s->notify, id, device_id, account, list, nn, &pid,
+	    &res) == -1)
+		notify_done(s, &res);
+	else
+		log_msg(LOG_INFO, "notify_command started for request %lld "
+		    "(pid %ld)", id, (long)pid);
 }
 
 static json_t *
@@ -893,7 +1146,8 @@ approved(struct signer *s, const struct peer *p, const struct csr_request *cr,
 	json_array_foreach(rows, i, row) {
 		status = json_string_value(json_object_get(row, "status"));
 		if (strcmp(status, "approved") == 0 &&
-		    names_within(names, json_object_get(row, "names"))) {
+		    names_within(s, cr->device_id, names,
+		    json_object_get(row, "names"))) {
 			json_decref(rows);
 			return 1;
 		}
@@ -977,6 +1231,7 @@ approved(struct signer *s, const struct peer *p, const struct csr_request *cr,
 	}
 	log_msg(LOG_NOTICE, "device %s asks for approval (request %lld, "
 	    "account %s)", cr->device_id, id, account);
+	notify_pending(s, id, cr->device_id, account, names);
 	*resp = pending_reply(cr->device_id, id);
 	return 0;
 dberror:
@@ -985,15 +1240,242 @@ dberror:
 	return 0;
 }
 
+/*
+ * The front end's idempotency key: "order", its stable token for the
+ * request (iotca-acmed's random order ID), only with "account".  Returns 0
+ * with *order set (NULL when absent), -1 with *resp the refusal.
+ */
+static int
+order_param(const json_t *jreq, const char *account, const char **order,
+    json_t **resp)
+{
+	const json_t *jo = json_object_get(jreq, "order");
+
+	*order = NULL;
+	if (jo == NULL)
+		return 0;
+	if (!json_is_string(jo) || !valid_account(json_string_value(jo))) {
+		*resp = proto_error(PROTO_E_BAD_REQUEST, "\"order\" must be 1 "
+		    "to 128 characters of [A-Za-z0-9_-]");
+		return -1;
+	}
+	if (account == NULL) {
+		*resp = proto_error(PROTO_E_BAD_REQUEST, "\"order\" needs "
+		    "\"account\"");
+		return -1;
+	}
+	*order = json_string_value(jo);
+	return 0;
+}
+
+static X509 *
+cert_of_pem(const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x;
+
+	if (b == NULL)
+		return NULL;
+	x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	BIO_free(b);
+	return x;
+}
+
+/* Does the CSR (PEM) carry the key of the certificate c (with "pem")? */
+static int
+csr_has_cert_key(const char *csr, const json_t *c)
+{
+	const char *pem = json_string_value(json_object_get(c, "pem"));
+	char reason[256];
+	X509_REQ *req = NULL;
+	X509 *x = NULL;
+	int same = 0;
+
+	if (csr != NULL && pem != NULL &&
+	    (req = policy_parse_csr((const unsigned char *)csr, strlen(csr),
+	    reason, sizeof(reason))) != NULL &&
+	    (x = cert_of_pem(pem)) != NULL)
+		same = EVP_PKEY_eq(X509_REQ_get0_pubkey(req),
+		    X509_get0_pubkey(x)) == 1;
+	X509_REQ_free(req);
+	X509_free(x);
+	ERR_clear_error();
+	return same;
+}
+
+/*
+ * An order asked again (its answer was lost: the front end crashed or gave
+ * up waiting) gets the certificate it was issued, never a second one; one
+ * revoked since is refused.  Checked before the CSR's policy, since a
+ * repeat carries a key that is certified by now.  Returns 1 with *resp the
+ * answer, 0 when the order has no certificate yet.
+ */
+static int
+answered_before(struct signer *s, const struct peer *p, const char *csr,
+    const char *account, const char *order, json_t **resp)
+{
+	const char *serial, *status;
+	char err[256], reason[256];
+	json_t *c;
+
+	if ((c = signerdb_cert_for_order(s->db, account, order, err,
+	    sizeof(err))) == NULL) {
+		if (err[0] == '\0')
+			return 0;
+		log_msg(LOG_ERR, "%s", err);
+		*resp = proto_error(PROTO_E_INTERNAL, "database error");
+		return 1;
+	}
+	serial = json_string_value(json_object_get(c, "serial"));
+	status = json_string_value(json_object_get(c, "status"));
+	if (status != NULL && strcmp(status, "revoked") == 0) {
+		snprintf(reason, sizeof(reason), "the certificate issued for "
+		    "this order (serial %s) has been revoked (%s)", serial,
+		    json_string_value(json_object_get(c, "reason")) ?: "?");
+		*resp = proto_error("alreadyRevoked", reason);
+	} else if (!csr_has_cert_key(csr, c)) {
+		snprintf(reason, sizeof(reason), "this order was answered with "
+		    "certificate %s, for another key", serial);
+		*resp = proto_error(PROTO_E_BAD_REQUEST, reason);
+	} else {
+		log_msg(LOG_NOTICE, "order %s of account %s asked again: "
+		    "certificate %s handed out again to %s", order, account,
+		    serial, p->who);
+		*resp = json_pack("{s:b, s:O, s:O, s:O, s:O, s:O, s:s, s:b}",
+		    "ok", 1, "serial", json_object_get(c, "serial"),
+		    "device_id", json_object_get(c, "device_id"),
+		    "names", json_object_get(c, "names"),
+		    "not_after", json_object_get(c, "not_after"),
+		    "pem", json_object_get(c, "pem"), "chain", s->root_pem,
+		    "repeated", 1);
+	}
+	json_decref(c);
+	return 1;
+}
+
+#define ACCOUNT_KEY_MAX	16384	/* PEM of an RSA-8192 key is under 2 KiB */
+
+/*
+ * "account_key": the public key (PEM SubjectPublicKeyInfo) of the ACME
+ * account asking, which the CSR's key must not be (RFC 8555 11.1).  The
+ * signer hashes it itself.  0 with hex set ("" when absent), -1 with *resp.
+ */
+static int
+account_key_param(const json_t *jreq, char *hex, size_t hexlen, json_t **resp)
+{
+	const json_t *jk = json_object_get(jreq, "account_key");
+	const char *pem;
+	EVP_PKEY *k = NULL;
+	BIO *b = NULL;
+	int rc = -1;
+
+	hex[0] = '\0';
+	if (jk == NULL)
+		return 0;
+	if ((pem = json_string_value(jk)) != NULL &&
+	    strlen(pem) <= ACCOUNT_KEY_MAX &&
+	    (b = BIO_new_mem_buf(pem, -1)) != NULL &&
+	    (k = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL)) != NULL &&
+	    policy_spki_sha256(k, hex, hexlen) == 0)
+		rc = 0;
+	ERR_clear_error();
+	EVP_PKEY_free(k);
+	BIO_free(b);
+	if (rc == -1) {
+		hex[0] = '\0';
+		*resp = proto_error(PROTO_E_BAD_REQUEST, "\"account_key\" must "
+		    "be a PEM public key");
+	}
+	return rc;
+}
+
+/*
+ * No key reuse (draft-sweet-iot-acme 4.11, RFC 8555 11.1): a CSR's key must
+ * be new.  Not the requesting account's key, not one of the appliance's own,
+ * not in any certificate issued before, never one revoked for
+ * keyCompromise.  Returns 0, or -1 with *resp the badCSR refusal.
+ */
+static int
+key_is_new(struct signer *s, const struct peer *p, X509_REQ *req,
+    const char *account_spki, json_t **resp)
+{
+	char hex[POLICY_SPKI_HEX_LEN + 1], serial[64], err[256];
+	char reason[256];
+	int compromised, rc;
+
+	reason[0] = '\0';
+	if (policy_spki_sha256(X509_REQ_get0_pubkey(req), hex,
+	    sizeof(hex)) == -1) {
+		*resp = proto_error("badCSR", "the CSR's key cannot be encoded");
+		return -1;
+	}
+	if (account_spki != NULL && strcmp(hex, account_spki) == 0)
+		snprintf(reason, sizeof(reason), "the CSR's key is the account "
+		    "key; a certificate needs a key of its own (RFC 8555 11.1)");
+	else if (strcmp(hex, s->root_spki) == 0)
+		snprintf(reason, sizeof(reason), "the CSR's key is the "
+		    "appliance's root key");
+	else if (s->audit_spki[0] != '\0' && strcmp(hex, s->audit_spki) == 0)
+		snprintf(reason, sizeof(reason), "the CSR's key is the "
+		    "appliance's audit log key");
+	else if ((rc = signerdb_key_seen(s->db, hex, serial, sizeof(serial),
+	    &compromised, err, sizeof(err))) == -1) {
+		log_msg(LOG_ERR, "%s", err);
+		*resp = proto_error(PROTO_E_INTERNAL, "database error");
+		return -1;
+	} else if (rc == 1 && compromised)
+		snprintf(reason, sizeof(reason), "the CSR's key was revoked for "
+		    "keyCompromise (serial %s) and is blocked for good", serial);
+	else if (rc == 1)
+		snprintf(reason, sizeof(reason), "the CSR's key was certified "
+		    "before (serial %s); every certificate needs a new key",
+		    serial);
+	if (reason[0] == '\0')
+		return 0;
+	log_msg(LOG_WARNING, "refused CSR from %s: %s", p->who, reason);
+	*resp = proto_error("badCSR", reason);
+	return -1;
+}
+
+/* What was issued for an account's order, if anything (with its PEM). */
+static json_t *
+op_issued(struct signer *s, const struct peer *p, const json_t *jreq)
+{
+	const char *account = json_string_value(json_object_get(jreq,
+	    "account"));
+	const char *order;
+	char err[256];
+	json_t *c, *resp = NULL;
+
+	if (account == NULL || !valid_account(account))
+		return proto_error(PROTO_E_BAD_REQUEST, "\"account\" must be 1 "
+		    "to 128 characters of [A-Za-z0-9_-]");
+	if (order_param(jreq, account, &order, &resp) == -1)
+		return resp;
+	if (order == NULL)
+		return proto_error(PROTO_E_BAD_REQUEST, "\"order\" is required");
+	if ((c = signerdb_cert_for_order(s->db, account, order, err,
+	    sizeof(err))) == NULL) {
+		if (err[0] != '\0') {
+			log_msg(LOG_ERR, "%s", err);
+			return proto_error(PROTO_E_INTERNAL, "database error");
+		}
+		return proto_error(PROTO_E_NOT_FOUND, "nothing was issued for "
+		    "that order");
+	}
+	return json_pack("{s:b, s:o, s:s}", "ok", 1, "cert", c, "chain",
+	    s->root_pem);
+}
+
 static json_t *
 op_issue(struct signer *s, const struct peer *p, const json_t *jreq)
 {
 	const char *csr = json_string_value(json_object_get(jreq, "csr"));
 	const json_t *jdays = json_object_get(jreq, "days");
 	const json_t *jacct = json_object_get(jreq, "account");
-	const char *account = NULL;
+	const char *account = NULL, *order;
 	struct csr_request *cr;
-	char reason[128];
+	char reason[128], acct_spki[POLICY_SPKI_HEX_LEN + 1];
 	X509_REQ *req;
 	json_t *resp = NULL, *names = NULL;
 	int days = s->cfg.max_days;
@@ -1017,16 +1499,25 @@ op_issue(struct signer *s, const struct peer *p, const json_t *jreq)
 	if (p->role == ROLE_FRONTEND && account == NULL)
 		return proto_error(PROTO_E_BAD_REQUEST, "\"account\" is "
 		    "required on the signer socket");
+	if (account_key_param(jreq, acct_spki, sizeof(acct_spki), &resp) == -1)
+		return resp;
+	if (order_param(jreq, account, &order, &resp) == -1 ||
+	    (order != NULL && answered_before(s, p, csr, account, order, &resp)))
+		return resp;
 	if ((cr = calloc(1, sizeof(*cr))) == NULL)
 		return NULL;
 	if ((req = checked_csr(p, &s->pol, csr, cr, &resp)) == NULL)
+		goto out;
+	if (key_is_new(s, p, req, acct_spki[0] != '\0' ? acct_spki : NULL,
+	    &resp) == -1)
 		goto out;
 	if ((names = names_json(cr)) == NULL)
 		goto out;
 	/* Operators approve by issuing; the front end needs an approval. */
 	if (p->role == ROLE_ADMIN ||
 	    approved(s, p, cr, names, csr, account, &resp))
-		resp = issue_and_record(s, p, &s->pol, req, cr, days, account);
+		resp = issue_and_record(s, p, &s->pol, req, cr, days, account,
+		    order);
 out:
 	json_decref(names);
 	X509_REQ_free(req);
@@ -1067,7 +1558,8 @@ op_server_cert(struct signer *s, const struct peer *p, const json_t *jreq)
 	spol.max_days = SERVER_CERT_DAYS;
 	if ((cr = calloc(1, sizeof(*cr))) == NULL)
 		return NULL;
-	if ((req = checked_csr(p, &spol, csr, cr, &resp)) == NULL)
+	if ((req = checked_csr(p, &spol, csr, cr, &resp)) == NULL ||
+	    key_is_new(s, p, req, NULL, &resp) == -1)
 		goto out;
 	if (strcmp(cr->device_id, s->cfg.name) != 0) {
 		resp = proto_error("rejectedIdentifier", "the server certificate "
@@ -1081,7 +1573,8 @@ op_server_cert(struct signer *s, const struct peer *p, const json_t *jreq)
 			goto out;
 		}
 	}
-	resp = issue_and_record(s, p, &spol, req, cr, SERVER_CERT_DAYS, NULL);
+	resp = issue_and_record(s, p, &spol, req, cr, SERVER_CERT_DAYS, NULL,
+	    NULL);
 out:
 	X509_REQ_free(req);
 	free(cr);
@@ -1092,17 +1585,30 @@ static json_t *
 op_approvals(struct signer *s, const struct peer *p, const json_t *req)
 {
 	const char *op = json_string_value(json_object_get(req, "op"));
-	int pending = strcmp(op, "pending") == 0;
+	const json_t *jafter = json_object_get(req, "after");
+	struct approval_filter f;
 	char err[256];
-	json_t *arr;
+	json_t *arr, *refused;
+	int more;
 
-	if ((arr = signerdb_list_approvals(s->db, pending, err,
-	    sizeof(err))) == NULL) {
+	memset(&f, 0, sizeof(f));
+	f.pending_only = strcmp(op, "pending") == 0;
+	if ((refused = list_args(req, &f.limit, &f.device_id)) != NULL)
+		return refused;
+	if (jafter != NULL) {
+		if (!json_is_integer(jafter) || json_integer_value(jafter) < 0)
+			return proto_error(PROTO_E_BAD_REQUEST, "\"after\" must "
+			    "be the id of the previous page's last row");
+		f.after = json_integer_value(jafter);
+	}
+	f.max_bytes = LIST_PAGE_BYTES;
+	if (signerdb_list_approvals(s->db, &f, &arr, &more, err,
+	    sizeof(err)) != 0) {
 		log_msg(LOG_ERR, "%s", err);
 		return proto_error(PROTO_E_INTERNAL, "database error");
 	}
-	return json_pack("{s:b, s:o}", "ok", 1, pending ? "requests" :
-	    "approvals", arr);
+	return json_pack("{s:b, s:o, s:b}", "ok", 1, f.pending_only ?
+	    "requests" : "approvals", arr, "more", more);
 }
 
 /* approve / deny one request by id. */
@@ -1327,6 +1833,7 @@ static const struct op_rule {
 	{ "crl",	op_crl,		1, 1 },
 	{ "cert",	op_cert,	1, 1 },
 	{ "issue",	op_issue,	1, 1 },
+	{ "issued",	op_issued,	1, 1 },
 	{ "revoke",	op_revoke,	1, 1 },
 	{ "server_cert", op_server_cert, 1, 0 },
 	{ "certs",	op_certs,	0, 1 },
@@ -1357,21 +1864,26 @@ is_refusal(const char *code)
 	return 0;
 }
 
+/* A refused request, for the audit log; aggregated per peer and, on the
+ * front end's socket, per account it names (refusals.h). */
 static void
 record_refusal(struct signer *s, const struct peer *p, const char *op,
-    const json_t *resp)
+    const json_t *req, const json_t *resp)
 {
 	const char *code = json_string_value(json_object_get(resp, "error"));
 	const char *why = json_string_value(json_object_get(resp, "reason"));
-	char err[512];
+	const char *account = json_string_value(json_object_get(req,
+	    "account"));
 
 	if (json_is_true(json_object_get(resp, "ok")) || !is_refusal(code) ||
 	    audit_broken(s->audit) != NULL)
 		return;
-	if (record_alone(s, event("request_refused", p, json_pack("{s:s, s:s, "
-	    "s:s}", "op", op, "error", code, "reason", why != NULL ? why : "")),
-	    err, sizeof(err)) == -1)
-		log_msg(LOG_ERR, "refusal not recorded: %s", err);
+	if (p->role != ROLE_FRONTEND || account == NULL ||
+	    !valid_account(account))
+		account = NULL;
+	refusal_record(s, p, account, op, code, event("request_refused", p,
+	    json_pack("{s:s, s:s, s:s, s:s?}", "op", op, "error", code,
+	    "reason", why != NULL ? why : "", "account", account)));
 }
 
 json_t *
@@ -1398,6 +1910,6 @@ server_handle(struct signer *s, const struct peer *p, const json_t *req)
 	} else
 		resp = rule->fn(s, p, req);
 	if (resp != NULL)
-		record_refusal(s, p, rule->op, resp);
+		record_refusal(s, p, rule->op, req, resp);
 	return resp;
 }

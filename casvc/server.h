@@ -15,6 +15,7 @@
 #include "certgen.h"
 #include "config.h"
 #include "keystore.h"
+#include "notify.h"
 #include "policy.h"
 #include "signerdb.h"
 
@@ -44,6 +45,11 @@ struct signer {
 	time_t		 crl_next_update;
 	struct anchor	*anchor;	/* the audit log's keys and counter */
 	struct audit	*audit;		/* the sealed audit log, in signer.db */
+	/* The appliance's own keys, never certified for a device (4.11). */
+	char		 root_spki[POLICY_SPKI_HEX_LEN + 1];
+	char		 audit_spki[POLICY_SPKI_HEX_LEN + 1];	/* "" if unknown */
+	struct notify	*notify;	/* [policy] notify_command runs */
+	struct refusals	*refusals;	/* refusals counted for the audit log */
 };
 
 /* Load key, root and database for cfg (already loaded); -1 with err. */
@@ -55,7 +61,8 @@ json_t	*server_handle(struct signer *, const struct peer *, const json_t *req);
 
 /* A peer refused at the door: put it in the audit log. */
 void	 server_refused_peer(struct signer *, const struct peer *);
-/* Timed work (audit checkpoints); milliseconds until it is due again. */
+/* Timed work (audit checkpoints, finished notify commands); milliseconds
+ * until it is due again. */
 int	 server_tick(struct signer *);
 /* Record the stop and sign the audit log's head; before signer_close(). */
 void	 signer_shutdown(struct signer *);

@@ -32,20 +32,46 @@
 #include "log.h"
 #include "proto.h"
 #include "server.h"
+#include "signer_init.h"
 
-#define MAX_CONNS	64
 #define MAX_GROUPS	64
+#define LOG_EVERY_USEC	(10 * 1000000ULL)	/* a repeated warning, at most */
 
+/*
+ * Connections.  Each socket has its own budget ([signer]
+ * frontend_connections, admin_connections), so that a front end that
+ * leaks or was taken over cannot crowd operators out, and a peer that
+ * sends no request for idle_timeout seconds is dropped.  When admin.sock's
+ * budget is full, the operator connection idle longest makes room for the
+ * new one: a script that leaks connections must not lock out a human, and
+ * operators are trusted with far more than each other's idle sockets.  A
+ * full signer.sock refuses instead: its budget is above what iotca-acmed
+ * opens at once (one per request in flight), so being full means a leak
+ * or an attack, which the refusal keeps to the front end.
+ */
 struct conn {
 	int		 fd;
 	struct peer	 peer;
+	uint64_t	 last;		/* CLOCK_MONOTONIC usec: accepted, or last request */
+};
+
+/* A warning that an attacker could repeat: once per LOG_EVERY_USEC, with
+ * how many were left out since. */
+struct ratelog {
+	uint64_t	 next;
+	unsigned long	 quiet;
 };
 
 struct loop {
 	struct signer	*s;
 	int		 listen_fd[2];	/* ROLE_FRONTEND, ROLE_ADMIN */
-	struct conn	 conns[MAX_CONNS];
+	struct conn	*conns;		/* budget[0] + budget[1] */
+	struct pollfd	*pfd;		/* 2 + the same */
 	size_t		 nconns;
+	size_t		 open[2];	/* per role */
+	size_t		 budget[2];	/* per role */
+	uint64_t	 idle_usec;
+	struct ratelog	 refused_log, evicted_log, idle_log;
 	uint64_t	 wd_usec;	/* watchdog ping interval; 0: none */
 	uint64_t	 wd_next;	/* CLOCK_MONOTONIC usec of the next ping */
 };
@@ -141,14 +167,27 @@ authorise(const struct config *cfg, int fd, struct peer *p)
 	    p->uid, groups, ngroups) ? 0 : -1;
 }
 
-/* Best effort, never blocking: a peer that does not read loses its reply. */
+/* Best effort, never blocking: a peer that does not read loses its reply.
+ * A reply too large for a record goes out as tooLarge, never as silence. */
 static void
 reply(int fd, json_t *resp)
 {
+	size_t size;
+
 	if (resp == NULL)
 		resp = proto_error(PROTO_E_INTERNAL, "out of memory");
-	if (resp != NULL && proto_send(fd, resp) == -1 && errno != EPIPE)
-		log_msg(LOG_WARNING, "reply: %s", strerror(errno));
+	if (resp == NULL)
+		return;
+	switch (proto_send_reply(fd, resp, &size)) {
+	case 1:
+		log_msg(LOG_WARNING, "reply too large (%zu bytes): sent tooLarge",
+		    size);
+		break;
+	case -1:
+		if (errno != EPIPE)
+			log_msg(LOG_WARNING, "reply: %s", strerror(errno));
+		break;
+	}
 	json_decref(resp);
 }
 
@@ -170,10 +209,58 @@ discard_unread(int fd)
 			break;
 }
 
+static uint64_t now_usec(void);
+static void drop(struct loop *, size_t);
+
+/* 1 if the warning may be logged now; *quiet then holds how many were
+ * left out before it. */
+static int
+ratelog_due(struct ratelog *r, unsigned long *quiet)
+{
+	uint64_t now = now_usec();
+
+	if (now < r->next) {
+		r->quiet++;
+		return 0;
+	}
+	*quiet = r->quiet;
+	r->quiet = 0;
+	r->next = now + LOG_EVERY_USEC;
+	return 1;
+}
+
+static const char *
+socket_name(enum role role)
+{
+	return role == ROLE_ADMIN ? "admin socket" : "signer socket";
+}
+
+/* Make room on a full admin.sock: drop the connection idle longest. */
+static void
+evict_idlest(struct loop *l, enum role role)
+{
+	unsigned long quiet;
+	size_t i, victim = l->nconns;
+
+	for (i = 0; i < l->nconns; i++)
+		if (l->conns[i].peer.role == role && (victim == l->nconns ||
+		    l->conns[i].last < l->conns[victim].last))
+			victim = i;
+	if (victim == l->nconns)
+		return;
+	if (ratelog_due(&l->evicted_log, &quiet))
+		log_msg(LOG_WARNING, "%s full (%zu): dropped the connection "
+		    "idle longest, %s, for a new one (%lu more not logged)",
+		    socket_name(role), l->budget[role],
+		    l->conns[victim].peer.who, quiet);
+	drop(l, victim);
+}
+
 static void
 accept_one(struct loop *l, enum role role)
 {
 	struct conn *c;
+	unsigned long quiet;
 	int fd;
 
 	fd = accept4(l->listen_fd[role], NULL, NULL, SOCK_CLOEXEC |
@@ -183,17 +270,20 @@ accept_one(struct loop *l, enum role role)
 			log_msg(LOG_WARNING, "accept: %s", strerror(errno));
 		return;
 	}
-	if (l->nconns == MAX_CONNS) {
+	if (role == ROLE_FRONTEND && l->open[role] >= l->budget[role]) {
 		reply(fd, proto_error(PROTO_E_INTERNAL, "too many connections"));
 		close(fd);
-		log_msg(LOG_WARNING, "connection refused: %d already open",
-		    MAX_CONNS);
+		if (ratelog_due(&l->refused_log, &quiet))
+			log_msg(LOG_WARNING, "connection refused on the %s: %zu "
+			    "already open (%lu more refused, not logged)",
+			    socket_name(role), l->budget[role], quiet);
 		return;
 	}
 	c = &l->conns[l->nconns];
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
 	c->peer.role = role;
+	c->last = now_usec();
 	if (authorise(&l->s->cfg, fd, &c->peer) == -1) {
 		log_msg(LOG_WARNING, "refused %s on %s", c->peer.who,
 		    role == ROLE_ADMIN ? "admin socket" : "signer socket");
@@ -204,7 +294,17 @@ accept_one(struct loop *l, enum role role)
 		close(fd);
 		return;
 	}
+	if (l->open[role] >= l->budget[role]) {
+		/* The new peer was written in the free slot at the end; the
+		 * victim's slot is refilled from the end, so keep it aside. */
+		struct conn fresh = *c;
+
+		evict_idlest(l, role);
+		c = &l->conns[l->nconns];
+		*c = fresh;
+	}
 	l->nconns++;
+	l->open[role]++;
 }
 
 /* Serve one record from a connection; 0 to keep it, -1 to close it. */
@@ -216,6 +316,7 @@ serve_one(struct loop *l, struct conn *c)
 
 	switch (proto_recv(c->fd, 0, &req, reason, sizeof(reason))) {
 	case PROTO_OK:
+		c->last = now_usec();
 		reply(c->fd, server_handle(l->s, &c->peer, req));
 		json_decref(req);
 		return 0;
@@ -239,7 +340,36 @@ static void
 drop(struct loop *l, size_t i)
 {
 	close(l->conns[i].fd);
+	l->open[l->conns[i].peer.role]--;
 	l->conns[i] = l->conns[--l->nconns];
+}
+
+/*
+ * Drop the peers that sent no request for idle_timeout; returns how long
+ * poll() may sleep (ms) before the next one is due, capped at cap_ms.
+ */
+static int
+drop_idle(struct loop *l, int cap_ms)
+{
+	uint64_t now = now_usec(), next = UINT64_MAX, left;
+	unsigned long quiet;
+	size_t i;
+
+	for (i = l->nconns; i-- > 0;) {
+		if (now - l->conns[i].last >= l->idle_usec) {
+			if (ratelog_due(&l->idle_log, &quiet))
+				log_msg(LOG_INFO, "dropped %s: idle for %llu s "
+				    "(%lu more not logged)", l->conns[i].peer.who,
+				    (unsigned long long)(l->idle_usec / 1000000),
+				    quiet);
+			drop(l, i);
+		} else if (l->conns[i].last + l->idle_usec < next)
+			next = l->conns[i].last + l->idle_usec;
+	}
+	if (next == UINT64_MAX)
+		return cap_ms;
+	left = (next - now + 999) / 1000;
+	return cap_ms < 0 || left < (uint64_t)cap_ms ? (int)left : cap_ms;
 }
 
 static uint64_t
@@ -277,10 +407,14 @@ watchdog(struct loop *l, int cap_ms)
 static int
 run(struct loop *l)
 {
-	struct pollfd pfd[2 + MAX_CONNS];
+	struct pollfd *pfd = l->pfd;
 	size_t i, n;
+	int wait_ms;
 
 	while (!quit) {
+		/* Wake for timed work too: audit checkpoints every T minutes,
+		 * the watchdog, and the next idle peer to drop. */
+		wait_ms = drop_idle(l, watchdog(l, server_tick(l->s)));
 		pfd[0].fd = l->listen_fd[ROLE_FRONTEND];
 		pfd[1].fd = l->listen_fd[ROLE_ADMIN];
 		pfd[0].events = pfd[1].events = POLLIN;
@@ -289,9 +423,7 @@ run(struct loop *l)
 			pfd[2 + i].events = POLLIN;
 		}
 		n = l->nconns;
-		/* Wake for timed work too: audit checkpoints every T minutes,
-		 * and the watchdog. */
-		if (poll(pfd, 2 + n, watchdog(l, server_tick(l->s))) == -1) {
+		if (poll(pfd, 2 + n, wait_ms) == -1) {
 			if (errno == EINTR)
 				continue;
 			log_msg(LOG_ERR, "poll: %s", strerror(errno));
@@ -313,10 +445,29 @@ run(struct loop *l)
 	return 0;
 }
 
+/* The connection tables, sized by the sockets' budgets. */
+static int
+loop_alloc(struct loop *l, const struct config *cfg)
+{
+	size_t n;
+
+	l->budget[ROLE_FRONTEND] = (size_t)cfg->frontend_connections;
+	l->budget[ROLE_ADMIN] = (size_t)cfg->admin_connections;
+	l->idle_usec = (uint64_t)cfg->idle_timeout * 1000000;
+	/* One slot more: a new operator waits there while another is
+	 * dropped to make room. */
+	n = l->budget[ROLE_FRONTEND] + l->budget[ROLE_ADMIN] + 1;
+	if ((l->conns = calloc(n, sizeof(*l->conns))) == NULL ||
+	    (l->pfd = calloc(n + 2, sizeof(*l->pfd))) == NULL)
+		return -1;
+	return 0;
+}
+
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: iotca-signer [-t] [-c config]\n");
+	fprintf(stderr, "usage: iotca-signer [-t] [-c config]\n"
+	    "       iotca-signer [-c config] init [--years N] [--algorithm ALG]\n");
 	exit(2);
 }
 
@@ -332,7 +483,8 @@ main(int argc, char *argv[])
 
 	log_init("iotca-signer");
 	path = config_default_path();
-	while ((ch = getopt(argc, argv, "c:t")) != -1) {
+	/* "+": options after a command are the command's. */
+	while ((ch = getopt(argc, argv, "+c:t")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -343,6 +495,10 @@ main(int argc, char *argv[])
 		default:
 			usage();
 		}
+	}
+	if (optind < argc && !test_only && strcmp(argv[optind], "init") == 0) {
+		umask(0077);
+		return signer_init(path, argc - optind, argv + optind);
 	}
 	if (optind != argc)
 		usage();
@@ -381,13 +537,17 @@ main(int argc, char *argv[])
 		log_msg(LOG_ERR, "%s", err);
 		goto out;
 	}
+	if (loop_alloc(&l, &s.cfg) == -1) {
+		log_msg(LOG_ERR, "out of memory");
+		goto out;
+	}
 	if (s.cfg.auto_approve)
 		log_msg(LOG_WARNING, "auto_approve is ON: every device is "
 		    "approved without an operator. This is a lab setting; never "
 		    "use it on a real network");
 	log_msg(LOG_NOTICE, "ready: %s key (%s), signer socket %s, admin "
 	    "socket %s", ks_is_hardware(s.ks) ? "hardware" : "SOFTWARE FILE",
-	    ks_alg_name(s.cfg.key_alg), s.cfg.signer_socket,
+	    s.cfg.key_alg, s.cfg.signer_socket,
 	    s.cfg.admin_socket);
 	/* Without NOTIFY_SOCKET these are no-ops that return 0. */
 	if (sd_notify(0, "READY=1\nSTATUS=serving signer.sock and admin.sock")
@@ -406,6 +566,8 @@ main(int argc, char *argv[])
 out:
 	while (l.nconns > 0)
 		drop(&l, l.nconns - 1);
+	free(l.conns);
+	free(l.pfd);
 	if (l.listen_fd[ROLE_FRONTEND] != -1) {
 		close(l.listen_fd[ROLE_FRONTEND]);
 		unlink(s.cfg.signer_socket);

@@ -11,11 +11,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <sqlite3.h>
 
+#include "policy.h"
 #include "signerdb.h"
 
-#define SCHEMA_VERSION	1
+/* Version 1 is the schema below; each later version is one step of
+ * migrations[], run in order on an older file, in one transaction. */
+#define SCHEMA_VERSION	3
 
 struct signerdb {
 	sqlite3		*db;
@@ -38,7 +44,15 @@ static const char *schema =
     " revoked_at INTEGER,"
     " reason INTEGER,"
     " pem TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS certs_device ON certs(device_id);"
+    /* The listings' filters in their keyset order (newest first): each
+     * page is one range of one index.  not_after rides in the status index
+     * so that "valid", "expired" and "expiring within" skip rows without
+     * reading them.  Made IF NOT EXISTS on every open, so an older file
+     * gains them without a migration step. */
+    "DROP INDEX IF EXISTS certs_device;"
+    "CREATE INDEX IF NOT EXISTS certs_device_issued ON certs(device_id, issued_at);"
+    "CREATE INDEX IF NOT EXISTS certs_issued ON certs(issued_at);"
+    "CREATE INDEX IF NOT EXISTS certs_status_issued ON certs(status, issued_at, not_after);"
     "CREATE TABLE IF NOT EXISTS approvals ("
     " id INTEGER PRIMARY KEY,"
     " device_id TEXT NOT NULL,"
@@ -53,6 +67,7 @@ static const char *schema =
     " reason TEXT,"
     " csr TEXT);"
     "CREATE INDEX IF NOT EXISTS approvals_device ON approvals(device_id, account);"
+    "CREATE INDEX IF NOT EXISTS approvals_status ON approvals(status);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 1);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES ('crl_number', 0);";
 
@@ -60,6 +75,150 @@ static int
 dberr(struct signerdb *s, char *err, size_t errlen, const char *what)
 {
 	snprintf(err, errlen, "signer.db: %s: %s", what, sqlite3_errmsg(s->db));
+	return -1;
+}
+
+/*
+ * Version 2: the key reuse rule (draft-sweet-iot-acme 4.11).  Each
+ * certificate's key as SHA-256 of its SubjectPublicKeyInfo, indexed, and
+ * the keys revoked for keyCompromise in a table of their own, so that
+ * they stay blocked whatever becomes of the certificate rows.
+ */
+static const char *schema_v2 =
+    "ALTER TABLE certs ADD COLUMN spki_sha256 TEXT;"
+    "CREATE INDEX certs_spki ON certs(spki_sha256);"
+    "CREATE TABLE compromised_keys ("
+    " spki_sha256 TEXT PRIMARY KEY,"
+    " serial TEXT NOT NULL,"
+    " revoked_at INTEGER NOT NULL);";
+
+/* The key hash of one PEM certificate; -1 if it does not parse. */
+static int
+pem_spki_sha256(const char *pem, char *out, size_t outlen)
+{
+	BIO *b;
+	X509 *x = NULL;
+	int rc = -1;
+
+	if ((b = BIO_new_mem_buf(pem, -1)) == NULL)
+		return -1;
+	if ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+		rc = policy_spki_sha256(X509_get0_pubkey(x), out, outlen);
+	X509_free(x);
+	BIO_free(b);
+	return rc;
+}
+
+/* Fill spki_sha256 of the certificates recorded before version 2, and
+ * the compromised keys among them. */
+static int
+backfill_spki(struct signerdb *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *sel = NULL, *upd = NULL;
+	char hex[POLICY_SPKI_HEX_LEN + 1];
+	const char *pem;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT serial, pem FROM certs WHERE "
+	    "spki_sha256 IS NULL", -1, &sel, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "UPDATE certs SET spki_sha256 = ? WHERE "
+	    "serial = ?", -1, &upd, NULL) != SQLITE_OK) {
+		rc = dberr(s, err, errlen, "key hashes");
+		goto out;
+	}
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		pem = (const char *)sqlite3_column_text(sel, 1);
+		/* A row whose PEM does not parse keeps no hash: it cannot
+		 * match a key anyway. */
+		if (pem == NULL || pem_spki_sha256(pem, hex, sizeof(hex)) == -1)
+			continue;
+		if (sqlite3_bind_text(upd, 1, hex, -1, SQLITE_TRANSIENT) !=
+		    SQLITE_OK || sqlite3_bind_value(upd, 2,
+		    sqlite3_column_value(sel, 0)) != SQLITE_OK ||
+		    sqlite3_step(upd) != SQLITE_DONE) {
+			rc = dberr(s, err, errlen, "key hashes");
+			goto out;
+		}
+		sqlite3_reset(upd);
+	}
+	if (rc != SQLITE_DONE) {
+		rc = dberr(s, err, errlen, "key hashes");
+		goto out;
+	}
+	if (sqlite3_exec(s->db, "INSERT OR IGNORE INTO compromised_keys("
+	    "spki_sha256, serial, revoked_at) SELECT spki_sha256, serial, "
+	    "revoked_at FROM certs WHERE status = 'revoked' AND reason = 1 AND "
+	    "spki_sha256 IS NOT NULL", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = dberr(s, err, errlen, "compromised keys");
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
+	return rc;
+}
+
+static int
+migrate_v2(struct signerdb *s, char *err, size_t errlen)
+{
+	if (sqlite3_exec(s->db, schema_v2, NULL, NULL, NULL) != SQLITE_OK)
+		return dberr(s, err, errlen, "schema version 2");
+	return backfill_spki(s, err, errlen);
+}
+
+/*
+ * Version 3: the front end's idempotency key.  A certificate issued for an
+ * order carries the order's token, unique per account, so that the same
+ * order asked again (after a crash lost the answer) gets the same
+ * certificate instead of a second one.
+ */
+static int
+migrate_v3(struct signerdb *s, char *err, size_t errlen)
+{
+	if (sqlite3_exec(s->db, "ALTER TABLE certs ADD COLUMN order_token TEXT;"
+	    "CREATE UNIQUE INDEX certs_order ON certs(account, order_token) "
+	    "WHERE order_token IS NOT NULL;", NULL, NULL, NULL) != SQLITE_OK)
+		return dberr(s, err, errlen, "schema version 3");
+	return 0;
+}
+
+/* migrations[i] takes the file from version i + 1 to i + 2. */
+static int (*const migrations[])(struct signerdb *, char *, size_t) = {
+	migrate_v2,
+	migrate_v3,
+};
+
+/* Bring an older file up to SCHEMA_VERSION, all steps or none. */
+static int
+migrate(struct signerdb *s, int version, char *err, size_t errlen)
+{
+	char sql[96];
+	int v;
+
+	if (version < 1 || version > SCHEMA_VERSION) {
+		snprintf(err, errlen, "signer.db: schema version %d, this "
+		    "signer knows 1 to %d", version, SCHEMA_VERSION);
+		return -1;
+	}
+	if (version == SCHEMA_VERSION)
+		return 0;
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return dberr(s, err, errlen, "migration");
+	for (v = version; v < SCHEMA_VERSION; v++)
+		if (migrations[v - 1](s, err, errlen) == -1)
+			goto fail;
+	snprintf(sql, sizeof(sql), "UPDATE meta SET value = %d WHERE key = "
+	    "'schema_version'", SCHEMA_VERSION);
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		dberr(s, err, errlen, "migration");
+		goto fail;
+	}
+	return 0;
+fail:
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
 }
 
@@ -117,15 +276,13 @@ signerdb_open(const char *path, char *err, size_t errlen)
 	version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	st = NULL;
-	if (version != SCHEMA_VERSION) {
-		snprintf(err, errlen, "signer.db: schema version %d, this "
-		    "signer knows %d", version, SCHEMA_VERSION);
+	if (migrate(s, version, err, errlen) == -1)
 		goto fail;
-	}
 	if (sqlite3_prepare_v2(s->db, "INSERT INTO certs(serial, device_id, "
 	    "names, account, requested_by, not_before, not_after, issued_at, "
-	    "status, pem) VALUES (?, ?, ?, ?, ?, ?, ?, strftime('%s','now'), "
-	    "'valid', ?)", -1, &s->insert, NULL) != SQLITE_OK) {
+	    "status, pem, spki_sha256, order_token) VALUES (?, ?, ?, ?, ?, ?, "
+	    "?, strftime('%s','now'), 'valid', ?, ?, ?)", -1, &s->insert, NULL) !=
+	    SQLITE_OK) {
 		dberr(s, err, errlen, "prepare");
 		goto fail;
 	}
@@ -165,7 +322,9 @@ signerdb_insert_cert(struct signerdb *s, const struct cert_record *r,
 	    sqlite3_bind_text(st, 5, r->requested_by, -1, SQLITE_STATIC) ||
 	    sqlite3_bind_int64(st, 6, (sqlite3_int64)r->not_before) ||
 	    sqlite3_bind_int64(st, 7, (sqlite3_int64)r->not_after) ||
-	    sqlite3_bind_text(st, 8, r->pem, -1, SQLITE_STATIC)) {
+	    sqlite3_bind_text(st, 8, r->pem, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_text(st, 9, r->spki_sha256, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_text(st, 10, r->order_token, -1, SQLITE_STATIC)) {
 		rc = dberr(s, err, errlen, "bind");
 		goto out;
 	}
@@ -174,7 +333,10 @@ signerdb_insert_cert(struct signerdb *s, const struct cert_record *r,
 		rc = 0;
 		break;
 	case SQLITE_CONSTRAINT:
-		rc = SIGNERDB_DUPLICATE;
+		/* The serial (drawn again) or the order (answered already). */
+		rc = sqlite3_extended_errcode(s->db) ==
+		    SQLITE_CONSTRAINT_PRIMARYKEY ? SIGNERDB_DUPLICATE :
+		    SIGNERDB_ORDER_TAKEN;
 		break;
 	default:
 		rc = dberr(s, err, errlen, "insert certificate");
@@ -229,37 +391,159 @@ row_to_json(sqlite3_stmt *st, int with_pem)
 #define CERT_COLUMNS "serial, device_id, names, account, requested_by, " \
 	"not_before, not_after, issued_at, status, revoked_at, reason, pem"
 
-json_t *
-signerdb_list_certs(struct signerdb *s, char *err, size_t errlen)
+/*
+ * Append rows of a stepped statement to *out until limit rows or max_bytes
+ * of compact JSON; *more when a row was left for the next page.  The
+ * statement asks for one row beyond limit, so "more" is never a guess.
+ */
+static int
+page_rows(struct signerdb *s, sqlite3_stmt *st, json_t *(*conv)(sqlite3_stmt *),
+    int limit, size_t max_bytes, json_t **out, int *more, char *err,
+    size_t errlen)
 {
-	sqlite3_stmt *st;
 	json_t *arr, *o;
-	int rc;
+	size_t bytes = 2, len;	/* "[]" */
+	int rc, n = 0;
 
-	if (sqlite3_prepare_v2(s->db, "SELECT " CERT_COLUMNS " FROM certs "
-	    "ORDER BY issued_at DESC, rowid DESC", -1, &st, NULL) != SQLITE_OK) {
-		dberr(s, err, errlen, "list");
-		return NULL;
-	}
+	*out = NULL;
+	*more = 0;
 	if ((arr = json_array()) == NULL)
 		goto nomem;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((o = row_to_json(st, 0)) == NULL ||
-		    json_array_append_new(arr, o) == -1)
+		if (n == limit) {
+			*more = 1;
+			break;
+		}
+		if ((o = conv(st)) == NULL)
 			goto nomem;
+		len = json_dumpb(o, NULL, 0, JSON_COMPACT) + 1;	/* "," */
+		if (bytes + len > max_bytes) {
+			json_decref(o);
+			if (n == 0) {
+				snprintf(err, errlen, "a row is larger than a "
+				    "page (%zu bytes)", len);
+				json_decref(arr);
+				return -1;
+			}
+			*more = 1;
+			break;
+		}
+		if (json_array_append_new(arr, o) == -1)
+			goto nomem;
+		bytes += len;
+		n++;
 	}
-	if (rc != SQLITE_DONE) {
-		dberr(s, err, errlen, "list");
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		json_decref(arr);
-		arr = NULL;
+		return dberr(s, err, errlen, "list");
 	}
-	sqlite3_finalize(st);
-	return arr;
+	*out = arr;
+	return 0;
 nomem:
-	snprintf(err, errlen, "out of memory");
 	json_decref(arr);
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+static json_t *
+cert_row(sqlite3_stmt *st)
+{
+	return row_to_json(st, 0);
+}
+
+/* Bind a named parameter if the statement has it. */
+static int
+bind_text(sqlite3_stmt *st, const char *name, const char *v)
+{
+	int i = sqlite3_bind_parameter_index(st, name);
+
+	return i == 0 ? SQLITE_OK : sqlite3_bind_text(st, i, v, -1,
+	    SQLITE_STATIC);
+}
+
+static int
+bind_int64(sqlite3_stmt *st, const char *name, long long v)
+{
+	int i = sqlite3_bind_parameter_index(st, name);
+
+	return i == 0 ? SQLITE_OK : sqlite3_bind_int64(st, i, v);
+}
+
+/* Where the page after serial starts: its (issued_at, rowid). */
+static int
+cert_cursor(struct signerdb *s, const char *serial, long long *at,
+    long long *rid, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT issued_at, rowid FROM certs "
+	    "WHERE serial = ?", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return dberr(s, err, errlen, "list");
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*at = sqlite3_column_int64(st, 0);
+		*rid = sqlite3_column_int64(st, 1);
+		rc = 0;
+	} else if (rc == SQLITE_DONE)
+		rc = SIGNERDB_NOT_FOUND;
+	else
+		rc = dberr(s, err, errlen, "list");
 	sqlite3_finalize(st);
-	return NULL;
+	return rc;
+}
+
+int
+signerdb_list_certs(struct signerdb *s, const struct cert_filter *f,
+    json_t **out, int *more, char *err, size_t errlen)
+{
+	char sql[768];
+	sqlite3_stmt *st;
+	long long at = 0, rid = 0, now = (long long)time(NULL);
+	const char *state = "";
+	int rc;
+
+	*out = NULL;
+	*more = 0;
+	if (f->after != NULL && (rc = cert_cursor(s, f->after, &at, &rid, err,
+	    errlen)) != 0)
+		return rc;
+	/*
+	 * "valid" and "expired" split the unrevoked by not_after.  The unary
+	 * "+" keeps not_after off index selection: a range on it would mean
+	 * sorting every match (most certificates of a year are expired),
+	 * where walking certs_status_issued in page order reads it from the
+	 * index and stops at the page's end.
+	 */
+	if (f->status != NULL && strcmp(f->status, "revoked") == 0)
+		state = " AND status = 'revoked'";
+	else if (f->status != NULL && strcmp(f->status, "expired") == 0)
+		state = " AND status = 'valid' AND +not_after <= :now";
+	else if (f->status != NULL || f->expiring_within > 0)
+		state = " AND status = 'valid' AND +not_after > :now";
+	snprintf(sql, sizeof(sql), "SELECT " CERT_COLUMNS " FROM certs "
+	    "WHERE 1%s%s%s%s ORDER BY issued_at DESC, rowid DESC LIMIT :lim",
+	    f->device_id != NULL ? " AND device_id = :dev" : "", state,
+	    f->expiring_within > 0 ? " AND +not_after <= :until" : "",
+	    f->after != NULL ? " AND (issued_at, rowid) < (:at, :rid)" : "");
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return dberr(s, err, errlen, "list");
+	if (bind_text(st, ":dev", f->device_id) != SQLITE_OK ||
+	    bind_int64(st, ":now", now) != SQLITE_OK ||
+	    bind_int64(st, ":until", now + f->expiring_within) != SQLITE_OK ||
+	    bind_int64(st, ":at", at) != SQLITE_OK ||
+	    bind_int64(st, ":rid", rid) != SQLITE_OK ||
+	    bind_int64(st, ":lim", (long long)f->limit + 1) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return dberr(s, err, errlen, "list");
+	}
+	rc = page_rows(s, st, cert_row, f->limit, f->max_bytes, out, more, err,
+	    errlen);
+	sqlite3_finalize(st);
+	return rc;
 }
 
 json_t *
@@ -284,6 +568,35 @@ signerdb_get_cert(struct signerdb *s, const char *serial_hex, char *err,
 			snprintf(err, errlen, "out of memory");
 	} else if (rc != SQLITE_DONE)
 		dberr(s, err, errlen, "get");
+	sqlite3_finalize(st);
+	return o;
+}
+
+json_t *
+signerdb_cert_for_order(struct signerdb *s, const char *account,
+    const char *order_token, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	json_t *o = NULL;
+	int rc;
+
+	err[0] = '\0';
+	if (sqlite3_prepare_v2(s->db, "SELECT " CERT_COLUMNS " FROM certs "
+	    "WHERE account = ? AND order_token = ?", -1, &st, NULL) !=
+	    SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, order_token, -1, SQLITE_STATIC) !=
+	    SQLITE_OK) {
+		dberr(s, err, errlen, "order lookup");
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if ((o = row_to_json(st, 1)) == NULL)
+			snprintf(err, errlen, "out of memory");
+	} else if (rc != SQLITE_DONE)
+		dberr(s, err, errlen, "order lookup");
 	sqlite3_finalize(st);
 	return o;
 }
@@ -546,24 +859,32 @@ signerdb_approvals_for(struct signerdb *s, const char *device_id,
 	return arr;
 }
 
-json_t *
-signerdb_list_approvals(struct signerdb *s, int pending_only, char *err,
-    size_t errlen)
+int
+signerdb_list_approvals(struct signerdb *s, const struct approval_filter *f,
+    json_t **out, int *more, char *err, size_t errlen)
 {
+	char sql[768];
 	sqlite3_stmt *st;
-	json_t *arr;
+	int rc;
 
-	if (sqlite3_prepare_v2(s->db, pending_only ?
-	    "SELECT " APPROVAL_COLUMNS " FROM approvals a WHERE a.status = "
-	    "'pending' ORDER BY a.id" :
-	    "SELECT " APPROVAL_COLUMNS " FROM approvals a ORDER BY a.id",
-	    -1, &st, NULL) != SQLITE_OK) {
-		dberr(s, err, errlen, "approvals");
-		return NULL;
+	*out = NULL;
+	*more = 0;
+	snprintf(sql, sizeof(sql), "SELECT " APPROVAL_COLUMNS " FROM approvals "
+	    "a WHERE a.id > :after%s%s ORDER BY a.id LIMIT :lim",
+	    f->pending_only ? " AND a.status = 'pending'" : "",
+	    f->device_id != NULL ? " AND a.device_id = :dev" : "");
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return dberr(s, err, errlen, "approvals");
+	if (bind_int64(st, ":after", f->after) != SQLITE_OK ||
+	    bind_text(st, ":dev", f->device_id) != SQLITE_OK ||
+	    bind_int64(st, ":lim", (long long)f->limit + 1) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return dberr(s, err, errlen, "approvals");
 	}
-	arr = approval_rows(s, st, err, errlen);
+	rc = page_rows(s, st, approval_row, f->limit, f->max_bytes, out, more,
+	    err, errlen);
 	sqlite3_finalize(st);
-	return arr;
+	return rc;
 }
 
 long long
@@ -758,4 +1079,59 @@ struct sqlite3 *
 signerdb_sqlite(struct signerdb *s)
 {
 	return s->db;
+}
+
+int
+signerdb_key_seen(struct signerdb *s, const char *spki_sha256, char *serial,
+    size_t seriallen, int *compromised, char *err, size_t errlen)
+{
+	static const char *const sql[] = {
+		"SELECT serial FROM compromised_keys WHERE spki_sha256 = ?",
+		"SELECT serial FROM certs WHERE spki_sha256 = ? ORDER BY "
+		    "issued_at LIMIT 1",
+	};
+	sqlite3_stmt *st;
+	size_t i;
+	int rc;
+
+	*compromised = 0;
+	for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		if (sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL) !=
+		    SQLITE_OK || sqlite3_bind_text(st, 1, spki_sha256, -1,
+		    SQLITE_STATIC) != SQLITE_OK) {
+			sqlite3_finalize(st);
+			return dberr(s, err, errlen, "key lookup");
+		}
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			snprintf(serial, seriallen, "%s", (const char *)
+			    sqlite3_column_text(st, 0));
+			sqlite3_finalize(st);
+			*compromised = i == 0;
+			return 1;
+		}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return dberr(s, err, errlen, "key lookup");
+	}
+	return 0;
+}
+
+int
+signerdb_key_compromised(struct signerdb *s, const char *serial_hex,
+    time_t when, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO compromised_keys("
+	    "spki_sha256, serial, revoked_at) SELECT spki_sha256, serial, ? "
+	    "FROM certs WHERE serial = ? AND spki_sha256 IS NOT NULL", -1, &st,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, (sqlite3_int64)when) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, serial_hex, -1, SQLITE_STATIC) !=
+	    SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		rc = dberr(s, err, errlen, "record compromised key");
+	sqlite3_finalize(st);
+	return rc;
 }

@@ -27,18 +27,48 @@ struct cert_record {
 	const char	*requested_by;	/* "operator uid 0 (root)", "frontend uid 998" */
 	time_t		 not_before, not_after;
 	const char	*pem;
+	const char	*spki_sha256;	/* policy_spki_sha256() of its key */
+	const char	*order_token;	/* the front end's idempotency key, or NULL */
 };
 
 #define SIGNERDB_DUPLICATE	1	/* serial already present: retry with another */
+#define SIGNERDB_ORDER_TAKEN	3	/* the account's order has a certificate */
 
-/* Insert a newly issued certificate; SIGNERDB_DUPLICATE on a serial clash. */
+/* Insert a newly issued certificate; SIGNERDB_DUPLICATE on a serial clash,
+ * SIGNERDB_ORDER_TAKEN when the account's order has a certificate already. */
 int	 signerdb_insert_cert(struct signerdb *, const struct cert_record *,
 	    char *err, size_t errlen);
 
-/* All certificates, newest first, as JSON objects without the PEM
- * (serial, device_id, names, account, requested_by, not_before, not_after,
- * issued_at, status, revoked_at, reason); an empty array if none. */
-json_t	*signerdb_list_certs(struct signerdb *, char *err, size_t errlen);
+/*
+ * What a listing page holds.  NULL / 0 members do not narrow it.  status:
+ * "valid" (not revoked, not expired), "expired" (not revoked, past
+ * not_after), "revoked"; expiring_within > 0: not revoked, not expired,
+ * expiring within that many seconds.  after: the cursor, the last row of
+ * the previous page (a serial for certificates, an id for approvals).  A
+ * page holds at most limit rows and max_bytes of compact JSON.
+ */
+struct cert_filter {
+	const char	*device_id;
+	const char	*status;
+	long long	 expiring_within;
+	const char	*after;
+	int		 limit;
+	size_t		 max_bytes;
+};
+
+/* One page of certificates, newest first (issued_at, then the order of
+ * insertion: a keyset order, stable while rows are added), as JSON objects
+ * without the PEM (serial, device_id, names, account, requested_by,
+ * not_before, not_after, issued_at, status, revoked_at, reason) in *out;
+ * *more when rows are left.  SIGNERDB_NOT_FOUND when after names no
+ * certificate. */
+int	 signerdb_list_certs(struct signerdb *, const struct cert_filter *,
+	    json_t **out, int *more, char *err, size_t errlen);
+
+/* The certificate issued for an account's order (its order token), with
+ * its PEM, or NULL (err empty when there is none). */
+json_t	*signerdb_cert_for_order(struct signerdb *, const char *account,
+	    const char *order_token, char *err, size_t errlen);
 
 /* One certificate with its PEM, or NULL (err empty when simply absent). */
 json_t	*signerdb_get_cert(struct signerdb *, const char *serial_hex,
@@ -88,8 +118,17 @@ struct approval_request {
 /* Every row for a device and account, newest first. */
 json_t	*signerdb_approvals_for(struct signerdb *, const char *device_id,
 	    const char *account, char *err, size_t errlen);
-/* All rows, or only the pending ones, oldest first. */
-json_t	*signerdb_list_approvals(struct signerdb *, int pending_only,
+struct approval_filter {
+	int		 pending_only;
+	const char	*device_id;
+	long long	 after;		/* id of the previous page's last row; 0 */
+	int		 limit;
+	size_t		 max_bytes;
+};
+
+/* One page of requests, oldest first (by id), in *out; *more as above. */
+int	 signerdb_list_approvals(struct signerdb *,
+	    const struct approval_filter *, json_t **out, int *more,
 	    char *err, size_t errlen);
 /* Record a request; its id, or -1. */
 long long signerdb_add_approval(struct signerdb *,
@@ -114,5 +153,19 @@ struct sqlite3 *signerdb_sqlite(struct signerdb *);
 /* Revoke every valid certificate of a device; the count or -1. */
 long	 signerdb_revoke_device_certs(struct signerdb *, const char *device_id,
 	    int reason, time_t when, char *err, size_t errlen);
+
+/*
+ * The key reuse rule (draft-sweet-iot-acme 4.11): has a key (by
+ * policy_spki_sha256) been certified before?  1 with the serial of its
+ * first certificate (or of the one revoked for keyCompromise, *compromised
+ * then set), 0 if never, -1 on error.
+ */
+int	 signerdb_key_seen(struct signerdb *, const char *spki_sha256,
+	    char *serial, size_t seriallen, int *compromised, char *err,
+	    size_t errlen);
+/* Block a certificate's key for good (revoked for keyCompromise); kept
+ * apart from the certificate rows so it outlives them. */
+int	 signerdb_key_compromised(struct signerdb *, const char *serial_hex,
+	    time_t when, char *err, size_t errlen);
 
 #endif

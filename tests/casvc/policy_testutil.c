@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/params.h>
@@ -35,6 +36,30 @@ explicit_ec_key(const char *curve)
 	return k;
 }
 
+/* "3:3072": an RSA key of 3072 bits with public exponent 3. */
+static EVP_PKEY *
+rsa_key_exponent(const char *spec)
+{
+	EVP_PKEY_CTX	*ctx;
+	EVP_PKEY	*k = NULL;
+	BIGNUM		*e = NULL;
+	unsigned long	 bits;
+	char		*end;
+
+	assert_non_null(e = BN_new());
+	assert_int_equal(BN_set_word(e, strtoul(spec, &end, 10)), 1);
+	assert_int_equal(*end, ':');
+	bits = strtoul(end + 1, NULL, 10);
+	assert_non_null(ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL));
+	assert_int_equal(EVP_PKEY_keygen_init(ctx), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, (int)bits), 1);
+	assert_int_equal(EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx, e), 1);
+	assert_int_equal(EVP_PKEY_keygen(ctx, &k), 1);
+	EVP_PKEY_CTX_free(ctx);
+	BN_free(e);
+	return k;
+}
+
 EVP_PKEY *
 tu_key(const char *spec)
 {
@@ -47,6 +72,8 @@ tu_key(const char *spec)
 	else if (strncmp(spec, "RSA:", 4) == 0)
 		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
 		    (size_t)strtoul(spec + 4, NULL, 10));
+	else if (strncmp(spec, "RSA-E", 5) == 0)
+		k = rsa_key_exponent(spec + 5);
 	else
 		k = EVP_PKEY_Q_keygen(NULL, NULL, spec);
 	assert_non_null(k);

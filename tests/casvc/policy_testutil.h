@@ -10,7 +10,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-/* "EC:P-384", "EC-EXPLICIT:P-384", "RSA:3072", "ED25519"; aborts the test on failure. */
+/* "EC:P-384", "EC-EXPLICIT:P-384", "RSA:3072", "RSA-E3:3072" (public
+ * exponent 3), "ED25519"; aborts the test on failure. */
 EVP_PKEY	*tu_key(const char *spec);
 
 /*

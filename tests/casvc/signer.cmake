@@ -17,6 +17,32 @@ set_tests_properties(signer-approvals PROPERTIES
 	TIMEOUT 180)
 
 add_executable(test_config ${CMAKE_CURRENT_SOURCE_DIR}/test_config.c)
-target_link_libraries(test_config PRIVATE iotca_casvc_client PkgConfig::CMOCKA)
+target_link_libraries(test_config PRIVATE iotca_casvc_client iotca_config_key PkgConfig::CMOCKA)
 set_target_properties(test_config PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 add_test(NAME config COMMAND ${CMAKE_BINARY_DIR}/tests/test_config)
+
+add_test(NAME signer-listings
+	COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_listings.py)
+set_tests_properties(signer-listings PROPERTIES
+	ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
+	TIMEOUT 180)
+
+add_test(NAME signer-budgets
+	COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_budgets.py)
+set_tests_properties(signer-budgets PROPERTIES
+	ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
+	TIMEOUT 180)
+
+# No key reuse and the CSR key error type, on admin.sock, signer.sock and ACME.
+add_test(NAME signer-key-reuse
+	COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_key_reuse.py)
+set_tests_properties(signer-key-reuse PROPERTIES
+	ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
+	TIMEOUT 180)
+
+# An approval covers the device's own names; the notify command.
+add_test(NAME signer-notify
+	COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_notify.py)
+set_tests_properties(signer-notify PROPERTIES
+	ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
+	TIMEOUT 180)

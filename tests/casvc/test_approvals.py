@@ -79,8 +79,10 @@ class Approvals(unittest.TestCase):
         self.assertIn("already approved", again.stderr)
 
     def test_03_new_names_need_a_new_approval(self):
+        # The device's own names (<id>.local, <id>.<domain>) are covered by
+        # its approval; an address it was not approved with is new.
         csr = make_csr(self.work, "printer-7",
-                       ["DNS:printer-7.local", "DNS:printer-7.home.arpa"])
+                       ["DNS:printer-7.local", "IP:192.168.1.77"])
         r = self.issue(csr)
         self.assertEqual(r["error"], "approvalPending")
 
@@ -114,6 +116,8 @@ class Approvals(unittest.TestCase):
         certs = json.loads(self.st.iotca("certs", "--json").stdout)
         self.assertEqual([c["status"] for c in certs if c["serial"] == serial],
                          ["revoked"])
+        # A fresh key: the old one was certified (no key reuse).
+        csr = make_csr(self.work, "cam-9", ["DNS:cam-9.local"])
         r = self.issue(csr)
         self.assertEqual(r["error"], "approvalDenied")
         self.assertIn("approval revoked", r["reason"])
@@ -171,6 +175,48 @@ class Approvals(unittest.TestCase):
         self.assertIn(req_id, [x["id"] for x in rows])
         self.st.iotca("approve", str(req_id))
         self.assertTrue(self.issue(csr)["ok"])
+
+    def test_10b_batch_approval_by_pattern_then_all(self):
+        """iotca approve --match GLOB, then --all: each its own record."""
+        # Anything still pending from earlier tests is approved by --all
+        # below; start from a clean slate for the counts.
+        for row in json.loads(self.st.iotca("pending", "--json").stdout):
+            self.st.iotca("deny", str(row["id"]))
+        csrs = {}
+        for dev in ["batch-cam-1", "batch-cam-2", "batch-cam-3",
+                    "batch-door-1", "batch-door-2"]:
+            csrs[dev] = make_csr(self.work, dev, ["DNS:%s.local" % dev])
+            self.assertEqual(self.issue(csrs[dev], account="acct-B")["error"],
+                             "approvalPending")
+        before = len(self.st.iotca("audit", "export").stdout.splitlines())
+        out = self.st.iotca("approve", "--match", "batch-cam-*").stdout
+        self.assertEqual(out.count("approved"), 3, out)
+        left = [r["device_id"] for r in
+                json.loads(self.st.iotca("pending", "--json").stdout)]
+        self.assertEqual(sorted(left), ["batch-door-1", "batch-door-2"])
+        for dev in ["batch-cam-1", "batch-cam-2", "batch-cam-3"]:
+            self.assertTrue(self.issue(csrs[dev], account="acct-B")["ok"])
+        self.assertEqual(self.issue(csrs["batch-door-1"], account="acct-B")
+                         ["error"], "approvalPending")
+        out = self.st.iotca("approve", "--all").stdout
+        self.assertEqual(out.count("approved"), 2, out)
+        self.assertEqual(json.loads(self.st.iotca("pending", "--json").stdout),
+                         [])
+        for dev in ["batch-door-1", "batch-door-2"]:
+            self.assertTrue(self.issue(csrs[dev], account="acct-B")["ok"])
+        grants = [json.loads(line) for line in
+                  self.st.iotca("audit", "export").stdout.splitlines()
+                  [before:]]
+        granted = sorted(g["record"]["device_id"] for g in grants
+                         if g["record"]["event"] == "approval_granted")
+        self.assertEqual(granted, sorted(csrs))
+        # Nothing left: says so, exit 0.  Usage errors exit 2.
+        self.assertIn("no pending requests",
+                      self.st.iotca("approve", "--all").stdout)
+        self.assertEqual(self.st.iotca("approve", "--all", "7",
+                                       ok=False).returncode, 2)
+        self.assertEqual(self.st.iotca("deny", "--all",
+                                       ok=False).returncode, 2)
 
     def test_11_auto_approve_is_loud(self):
         conf = os.path.join(self.st.dir, "iotca.conf")

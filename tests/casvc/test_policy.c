@@ -214,6 +214,58 @@ refuse_ed25519(void **state)
 	    good_san), POLICY_BAD_PUBLIC_KEY, "key is ED25519;");
 }
 
+/* RSA with a public exponent other than 65537 (e = 3 was issued once). */
+static void
+refuse_rsa_exponent3(void **state)
+{
+	EVP_PKEY	*k = tu_key("RSA-E3:3072");
+	char		 reason[256];
+
+	assert_int_equal(policy_check_key(k, reason, sizeof(reason)),
+	    POLICY_BAD_PUBLIC_KEY);
+	assert_non_null(strstr(reason, "public exponent 3"));
+	refuse_csr(state, tu_csr(k, "SHA256", "device-12cd56", good_san),
+	    POLICY_BAD_PUBLIC_KEY, "RSA public exponent 3; only 65537 is "
+	    "accepted");
+	EVP_PKEY_free(k);
+}
+
+/*
+ * The key reuse rule compares SHA-256 of the DER SubjectPublicKeyInfo: the
+ * same for a key and for a CSR or certificate carrying it, different for
+ * another key, and written as 64 lower-case hex digits.
+ */
+static void
+spki_digest(void **state)
+{
+	X509_REQ	*req = tu_csr(KEYS->p384, "SHA384", "device-12cd56",
+			    good_san);
+	unsigned char	 md[32], *der = NULL;
+	char		 a[POLICY_SPKI_HEX_LEN + 1], b[sizeof(a)], c[sizeof(a)];
+	char		 want[sizeof(a)];
+	unsigned int	 mdlen = 0, i;
+	int		 len;
+
+	assert_int_equal(policy_spki_sha256(KEYS->p384, a, sizeof(a)), 0);
+	assert_int_equal(policy_spki_sha256(X509_REQ_get0_pubkey(req), b,
+	    sizeof(b)), 0);
+	assert_int_equal(policy_spki_sha256(KEYS->p521, c, sizeof(c)), 0);
+	assert_string_equal(a, b);
+	assert_string_not_equal(a, c);
+	assert_int_equal(strlen(a), 64);
+	assert_true((len = i2d_PUBKEY(KEYS->p384, &der)) > 0);
+	assert_int_equal(EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(),
+	    NULL), 1);
+	for (i = 0; i < mdlen; i++)
+		snprintf(want + 2 * i, 3, "%02x", md[i]);
+	assert_string_equal(a, want);
+	/* Too small an output buffer or no key: refused, not overrun. */
+	assert_int_equal(policy_spki_sha256(KEYS->p384, c, 64), -1);
+	assert_int_equal(policy_spki_sha256(NULL, c, sizeof(c)), -1);
+	OPENSSL_free(der);
+	X509_REQ_free(req);
+}
+
 /* P-384 spelled out as explicit parameters, as received on the wire. */
 static void
 refuse_explicit_curve(void **state)
@@ -832,8 +884,10 @@ err_types(void **state)
 {
 	(void)state;
 	assert_string_equal(policy_err_type(POLICY_BAD_CSR), "badCSR");
+	/* RFC 8555 7.4: a CSR refused for its key is a bad CSR;
+	 * badPublicKey is for the key that signed the JWS. */
 	assert_string_equal(policy_err_type(POLICY_BAD_PUBLIC_KEY),
-	    "badPublicKey");
+	    "badCSR");
 	assert_string_equal(policy_err_type(POLICY_BAD_SIGNATURE_ALG),
 	    "badSignatureAlgorithm");
 	assert_string_equal(policy_err_type(POLICY_REJECTED_IDENTIFIER),
@@ -848,6 +902,8 @@ main(void)
 		cmocka_unit_test(refuse_rsa2048),
 		cmocka_unit_test(refuse_ed25519),
 		cmocka_unit_test(refuse_explicit_curve),
+		cmocka_unit_test(refuse_rsa_exponent3),
+		cmocka_unit_test(spki_digest),
 		cmocka_unit_test(refuse_sha1),
 		cmocka_unit_test(refuse_sha224),
 		cmocka_unit_test(refuse_pss_sha1),

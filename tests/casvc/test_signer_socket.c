@@ -252,11 +252,12 @@ test_unauthorised_uid(void **state)
 	}
 }
 
-/* Connections beyond the limit are answered and closed; earlier ones live. */
+/* Connections beyond the limit ([signer] frontend_connections, 320 by
+ * default) are answered and closed; earlier ones live. */
 static void
 test_connection_flood(void **state)
 {
-	enum { N = 80 };
+	enum { N = 400 };
 	int fds[N], i, refused = 0;
 
 	for (i = 0; i < N; i++)
@@ -284,6 +285,53 @@ test_connection_flood(void **state)
 	close(i);
 }
 
+/*
+ * The reply path itself: a reply that cannot be a record, by its size or
+ * by the kernel's refusal (EMSGSIZE over a small send buffer), reaches the
+ * peer as tooLarge, never as nothing.
+ */
+static void
+test_reply_too_large(void **state)
+{
+	static const size_t sizes[] = { PROTO_MAX_MSG + 1, 20000 };
+	char reason[256], *big;
+	json_t *msg, *resp;
+	size_t i, size;
+	int sv[2], sndbuf = 4096;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+		if (i == 1)
+			assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF,
+			    &sndbuf, sizeof(sndbuf)), 0);
+		assert_non_null(big = malloc(sizes[i] + 1));
+		memset(big, 'x', sizes[i]);
+		big[sizes[i]] = '\0';
+		assert_non_null(msg = json_pack("{s:b, s:s}", "ok", 1, "pem",
+		    big));
+		free(big);
+		assert_int_equal(proto_send_reply(sv[0], msg, &size), 1);
+		assert_true(size > sizes[i]);
+		json_decref(msg);
+		assert_int_equal(proto_recv(sv[1], 1, &resp, reason,
+		    sizeof(reason)), PROTO_OK);
+		assert_false(json_is_true(json_object_get(resp, "ok")));
+		assert_string_equal(json_string_value(json_object_get(resp,
+		    "error")), PROTO_E_TOO_LARGE);
+		json_decref(resp);
+		/* A reply that fits goes as it is. */
+		assert_non_null(msg = proto_ok());
+		assert_int_equal(proto_send_reply(sv[0], msg, &size), 0);
+		json_decref(msg);
+		assert_int_equal(proto_recv(sv[1], 1, &resp, reason,
+		    sizeof(reason)), PROTO_OK);
+		assert_true(json_is_true(json_object_get(resp, "ok")));
+		json_decref(resp);
+		close(sv[0]);
+		close(sv[1]);
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -299,6 +347,7 @@ main(int argc, char *argv[])
 		cmocka_unit_test(test_hangup),
 		cmocka_unit_test(test_unauthorised_uid),
 		cmocka_unit_test(test_connection_flood),
+		cmocka_unit_test(test_reply_too_large),
 	};
 
 	if (argc != 3) {

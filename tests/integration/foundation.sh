@@ -142,7 +142,7 @@ check "RSA-3072 CSR issued" "$iotca" issue --csr "$work/rsa-dev.csr" --out "$wor
 
 # --- refusals through the CLI carry the reason ------------------------------------
 csr weak-dev p256 DNS:weak-dev.local
-refuses "P-256 CSR refused" "badPublicKey" "$iotca" issue --csr "$work/weak-dev.csr" --out "$work/x.pem"
+refuses "P-256 CSR refused (badCSR, RFC 8555 7.4)" "badCSR" "$iotca" issue --csr "$work/weak-dev.csr" --out "$work/x.pem"
 csr pub-dev p384 DNS:pub-dev.example.org
 refuses "public name refused" "rejectedIdentifier" "$iotca" issue --csr "$work/pub-dev.csr" --out "$work/x.pem"
 csr iotca-test p384 DNS:iotca-test.local
