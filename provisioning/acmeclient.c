@@ -55,6 +55,7 @@ struct acme_client {
 	CURL		*curl;
 	char		 curl_err[CURL_ERROR_SIZE];
 	char		*directory_url, *ca_file, *contact;
+	struct curl_slist *resolve;
 	long		 request_timeout_ms, poll_min_ms, poll_max_ms;
 	int		 nonce_retries;
 
@@ -778,6 +779,11 @@ acme_client_new(const struct acme_client_config *cfg, struct acme_error *err)
 		set_err(err, 0, "", "out of memory");
 		goto fail;
 	}
+	if (cfg->resolve != NULL &&
+	    (c->resolve = curl_slist_append(NULL, cfg->resolve)) == NULL) {
+		set_err(err, 0, "", "out of memory");
+		goto fail;
+	}
 	if (cfg->account_key != NULL) {
 		if (EVP_PKEY_up_ref(cfg->account_key) != 1) {
 			set_ossl_err(err, "account key");
@@ -814,7 +820,9 @@ acme_client_new(const struct acme_client_config *cfg, struct acme_error *err)
 	    curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header) ==
 	    CURLE_OK &&
 	    (c->ca_file == NULL ||
-	    curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file) == CURLE_OK);
+	    curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file) == CURLE_OK) &&
+	    (c->resolve == NULL ||
+	    curl_easy_setopt(c->curl, CURLOPT_RESOLVE, c->resolve) == CURLE_OK);
 	if (!ok) {
 		set_err(err, 0, "", "cannot configure libcurl");
 		goto fail;
@@ -838,6 +846,7 @@ acme_client_free(struct acme_client *c)
 	free(c->directory_url);
 	free(c->ca_file);
 	free(c->contact);
+	curl_slist_free_all(c->resolve);
 	free(c->kid);
 	free(c);
 }
@@ -1027,6 +1036,22 @@ EVP_PKEY *
 acme_order_key(const struct acme_order *o)
 {
 	return o->key;
+}
+
+time_t
+acme_order_expires(const struct acme_order *o)
+{
+	const char	*v;
+	struct tm	 tm;
+
+	v = json_string_value(json_object_get(o->obj, "expires"));
+	memset(&tm, 0, sizeof(tm));
+	if (v == NULL || sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year,
+	    &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return timegm(&tm);
 }
 
 /* Replace the order object with a fresh one; NULL keeps the old. */

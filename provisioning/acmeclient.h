@@ -45,6 +45,10 @@ struct acme_client_config {
 	int		 nonce_retries;	/* badNonce retries per request; 0: 10 */
 	long		 poll_min_ms;	/* first poll when no Retry-After; 0: 250 */
 	long		 poll_max_ms;	/* longest wait between polls; 0: 10000 */
+	/* "HOST:PORT:ADDR" (libcurl's CURLOPT_RESOLVE): reach the server's
+	 * name at an address found by discovery, not by the system's
+	 * resolver; NULL: none. */
+	const char	*resolve;
 };
 
 /* Counters, for tests and benchmarks. */
@@ -98,6 +102,8 @@ int		 acme_order_authorize_http01(struct acme_client *,
 int		 acme_order_finalize(struct acme_client *, struct acme_order *,
 		    EVP_PKEY *key, long timeout_ms, struct acme_error *);
 EVP_PKEY	*acme_order_key(const struct acme_order *);	/* borrowed */
+/* The order's "expires" (RFC 3339, UTC) as a time; 0 if it has none. */
+time_t		 acme_order_expires(const struct acme_order *);
 
 /* Download the issued chain (application/pem-certificate-chain) into a
  * malloc'd NUL-terminated string. */

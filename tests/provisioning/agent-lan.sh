@@ -1,0 +1,436 @@
+#!/usr/bin/env bash
+# agent-lan.sh: a LAN in network namespaces provisions itself with
+# iotca-agent (draft-sweet-iot-acme 3.3, 3.5, 3.6).
+#
+# A "router" namespace holds the bridge and dnsmasq (DHCP with the V-I
+# option and DNS with the SRV/TXT records, both from "iotca discovery",
+# and the devices' names); the appliance (iotca-signer and iotca-acmed via
+# scripts/devstack) listens on 10.77.0.2:443 in its own namespace; N device
+# namespaces run "iotca-agent run".  All discover the server, pin its root,
+# enrol and wait for the operator; one batch approval; every device must
+# end with a certificate for <id>.local and <id>.lan.test that openssl
+# verify accepts with the pinned root, its key 0600, and the reload hook
+# run.  A client namespace runs "iotca-agent trust" and curl loads a
+# device's HTTPS page with the exported root.  Refusals, each with a clear
+# log line and no crash: an SRV pointing at a public address, a server
+# chain whose root lacks the discovered name (TOFU refused), a directory
+# that is not JSON.  Then a root change (a different server behind the same
+# name) is refused, the notify hook runs, the certificate stays; SIGTERM
+# stops every agent with status 0.  Also: a network announcing nothing
+# (exit 3), a second pass (same account, nothing ordered), SIGHUP, rename
+# (old certificate revoked, new name issued) and reset.
+#
+# Addresses 10.77.0.0/24 exist only inside the namespaces.  Needs root;
+# exits 77 when namespaces cannot be made.  AGENT_LAN_DEVICES sets N (default 3;
+# ctest runs 20).
+set -uo pipefail
+bin=${1:?usage: agent-lan.sh BIN_DIR}
+bin=$(cd "$bin" && pwd)
+src=$(cd "$(dirname "$0")/../.." && pwd)
+n=${AGENT_LAN_DEVICES:-3}
+skip() { echo "SKIP: $*" >&2; echo "SKIP: $*"; exit 77; }
+[ "$(id -u)" -eq 0 ] || skip "needs root for network namespaces"
+command -v dnsmasq >/dev/null || skip "dnsmasq not installed (scripts/install-deps)"
+command -v python3 >/dev/null || skip "python3 not installed"
+command -v curl >/dev/null || skip "curl not installed"
+
+tag=iotca-agent-$$
+r=$tag-r; a=$tag-a; c=$tag-c; f=$tag-f; x=$tag-x
+dir=$(mktemp -d)
+chmod 755 "$dir"
+pids=()
+nss=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+	[ -f "$dir/app/signer.pid" ] && IOTCA_BIN=$bin "$src/scripts/devstack" stop "$dir/app" >/dev/null 2>&1
+	for ns in "${nss[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	[ -n "${KEEP:-}" ] && echo "kept $dir" || rm -rf "$dir"
+}
+trap cleanup EXIT
+ip netns add "$r" 2>/dev/null || skip "ip netns add failed: no network namespaces here"
+nss+=("$r")
+
+fails=0
+ok() { echo "ok: [$SECONDS s] $*"; }
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+inr() { ip netns exec "$r" "$@"; }
+
+# --- the LAN ------------------------------------------------------------------
+set -e
+inr ip link set lo up
+inr ip link add br0 type bridge
+inr ip addr add 10.77.0.1/24 dev br0
+inr ip link set br0 up
+# join NS ADDR [MAC]: a namespace on the bridge, its eth0 at ADDR.
+join() {
+	local ns=$1 addr=$2 mac=${3:-} port=v$(( ${#nss[@]} ))
+	ip netns add "$ns"
+	nss+=("$ns")
+	ip netns exec "$ns" ip link set lo up
+	inr ip link add "$port" type veth peer name eth0 netns "$ns"
+	inr ip link set "$port" master br0
+	inr ip link set "$port" up
+	[ -n "$mac" ] && ip netns exec "$ns" ip link set eth0 address "$mac"
+	ip netns exec "$ns" ip addr add "$addr/24" dev eth0
+	ip netns exec "$ns" ip link set eth0 up
+	ip netns exec "$ns" ip route add default via 10.77.0.1
+}
+join "$a" 10.77.0.2
+join "$f" 10.77.0.3
+join "$c" 10.77.0.200 02:00:00:00:00:c8
+join "$x" 10.77.0.201 02:00:00:00:00:c9
+for i in $(seq 1 "$n"); do
+	join "$tag-d$i" "10.77.0.$((10 + i))" "$(printf '02:00:00:00:00:%02x' "$i")"
+done
+set +e
+dev_id() { printf 'ex0200000000%02x' "$1"; }
+
+# --- what the appliance announces -------------------------------------------------
+sed -e 's|^name = .*|name = ca|' -e 's|^domains = .*|domains = lan.test|' \
+    -e 's|^; ips = .*|ips = 10.77.0.2|' -e 's|^base_url = .*|base_url = https://ca.lan.test|' \
+    "$src/dist/iotca.conf.example" >"$dir/announce.conf"
+"$bin/iotca" -c "$dir/announce.conf" discovery --json >"$dir/disc.json" ||
+	{ bad "iotca discovery --json"; exit 1; }
+python3 - "$dir/disc.json" "$dir" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+dns = [j["dhcp"]["dnsmasq"]]
+for d in j["domains"]:
+    for rec in d["records"]:
+        f = rec.split(None, 4)
+        name, typ, data = f[0].rstrip("."), f[3], f[4]
+        if typ == "SRV":
+            prio, weight, port, target = data.split()
+            dns.append(f"srv-host={name},{target.rstrip('.')},{port},{prio},{weight}")
+        elif typ == "TXT":
+            dns.append(f"txt-record={name},{data}")
+        elif typ == "PTR":
+            dns.append(f"ptr-record={name},{data.rstrip('.')}")
+        elif typ in ("A", "AAAA"):
+            dns.append(f"host-record={name},{data}")
+open(sys.argv[2] + "/announce.dnsmasq", "w").write("\n".join(dns) + "\n")
+PY
+
+# Devices' names in DNS, and the same for the ACME server's validation
+# (it resolves <id>.local through its hosts file: no mDNS in a namespace).
+: >"$dir/hosts"
+for i in $(seq 1 "$n"); do
+	echo "host-record=$(dev_id "$i").lan.test,10.77.0.$((10 + i))" >>"$dir/announce.dnsmasq"
+	echo "10.77.0.$((10 + i)) $(dev_id "$i").local $(dev_id "$i").lan.test" >>"$dir/hosts"
+done
+# d2's new name after the rename below.
+echo "10.77.0.12 renamed2.local renamed2.lan.test" >>"$dir/hosts"
+# The refusal cases: their own domains, reached without DHCP.
+cat >>"$dir/announce.dnsmasq" <<'EOF'
+srv-host=_acme-server._tcp.pub.test,ca.pub.test,443,0,0
+host-record=ca.pub.test,203.0.113.9
+srv-host=_acme-server._tcp.noname.test,ca.noname.test,8443,0,0
+host-record=ca.noname.test,10.77.0.3
+srv-host=_acme-server._tcp.nojson.test,ca.nojson.test,8444,0,0
+host-record=ca.nojson.test,10.77.0.3
+EOF
+{
+	echo "interface=br0"
+	echo "bind-interfaces"
+	echo "no-resolv"
+	echo "no-hosts"
+	echo "domain=lan.test"
+	echo "dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h"
+	echo "dhcp-option=option:dns-server,10.77.0.1"
+	echo "dhcp-leasefile=$dir/leases"
+	echo "log-dhcp"
+	echo "log-queries"
+	cat "$dir/announce.dnsmasq"
+} >"$dir/dnsmasq.conf"
+ip netns exec "$r" dnsmasq --keep-in-foreground --conf-file="$dir/dnsmasq.conf" \
+	--pid-file="$dir/dnsmasq.pid" --log-facility="$dir/dnsmasq.log" &
+pids+=($!)
+
+# --- the appliance ------------------------------------------------------------------
+t0=$(date +%s)
+if ! ip netns exec "$a" env IOTCA_BIN="$bin" "$src/scripts/devstack" start "$dir/app" \
+	--key file --name ca --domain lan.test --listen 10.77.0.2:443 \
+	--acme base_url=https://ca.lan.test --hosts "$dir/hosts" >"$dir/devstack.log" 2>&1; then
+	cat "$dir/devstack.log"
+	bad "the appliance did not start"
+	exit 1
+fi
+ok "appliance up on 10.77.0.2:443 in $(( $(date +%s) - t0 )) s"
+iotca() { "$bin/iotca" --socket "$dir/app/admin.sock" "$@"; }
+
+# --- hooks ----------------------------------------------------------------------------
+cat >"$dir/hook" <<'EOF'
+#!/bin/sh
+# hook KIND ARGS...: one line per call, in the device's directory
+d=$(dirname "$0")
+echo "$*" >>"$d/hook.log"
+EOF
+chmod 755 "$dir/hook"
+agent_conf() {	# agent_conf DIR [EXTRA-LINES]
+	mkdir -p "$1"
+	cp "$dir/hook" "$1/reload"
+	cp "$dir/hook" "$1/notify"
+	cat >"$1/agent.conf" <<EOF
+[agent]
+state_dir = $1/state
+interface = eth0
+vendor_prefix = ex
+http01_port = 80
+cert_file = $1/cert.pem
+key_file = $1/key.pem
+reload_command = $1/reload
+notify_command = $1/notify
+retry_seconds = 2
+${2:-}
+EOF
+}
+
+# --- the devices -------------------------------------------------------------------------
+declare -A agent_pid
+for i in $(seq 1 "$n"); do
+	agent_conf "$dir/d$i"
+	ip netns exec "$tag-d$i" "$bin/iotca-agent" -c "$dir/d$i/agent.conf" run \
+		>"$dir/d$i/agent.log" 2>&1 &
+	agent_pid[$i]=$!
+	pids+=($!)
+done
+# Every device's request reaches the operator.
+for _ in $(seq 1 300); do
+	p=$(iotca pending 2>/dev/null | grep -c ' ex0200000000')
+	[ "$p" -ge "$n" ] && break
+	sleep 0.2
+done
+if [ "${p:-0}" -ge "$n" ]; then ok "$n devices discovered, pinned, validated and wait for approval"
+else
+	bad "only ${p:-0} of $n requests pending"
+	for i in $(seq 1 "$n"); do sed "s/^/    d$i: /" "$dir/d$i/agent.log" | tail -n 8; done
+fi
+t1=$(date +%s)
+iotca approve --all >"$dir/approve.log" 2>&1 || { cat "$dir/approve.log"; bad "iotca approve --all"; }
+for i in $(seq 1 "$n"); do
+	for _ in $(seq 1 300); do [ -s "$dir/d$i/cert.pem" ] && break; sleep 0.2; done
+done
+echo "    certified $(( $(date +%s) - t1 )) s after the approval"
+
+for i in $(seq 1 "$n"); do
+	id=$(dev_id "$i") d=$dir/d$i
+	root=$(ls "$d"/state/net-*/root.pem 2>/dev/null | head -n 1)
+	if [ -z "$root" ] || [ ! -s "$d/cert.pem" ]; then
+		bad "d$i: no certificate"; sed 's/^/    /' "$d/agent.log" | tail -n 15; continue
+	fi
+	cmp -s "$root" "$dir/app/root.pem" || bad "d$i: pinned root is not the appliance's"
+	for name in "$id.local" "$id.lan.test"; do
+		openssl verify -CAfile "$root" -verify_hostname "$name" "$d/cert.pem" >/dev/null 2>&1 ||
+			bad "d$i: openssl verify $name"
+	done
+	[ "$(stat -c %a "$d/key.pem")" = 600 ] || bad "d$i: key.pem mode $(stat -c %a "$d/key.pem")"
+	[ "$(stat -c %a "$(ls "$d"/state/net-*/account.key)")" = 600 ] || bad "d$i: account.key not 0600"
+	grep -q "$d/cert.pem" "$d/hook.log" 2>/dev/null || bad "d$i: reload hook not run"
+	[ "$(openssl x509 -in "$d/cert.pem" -noout -pubkey | openssl sha256)" = \
+	  "$(openssl pkey -in "$d/key.pem" -pubout | openssl sha256)" ] || bad "d$i: key does not match"
+done
+[ $fails = 0 ] && ok "every device: certificate for <id>.local and <id>.lan.test verifies with the pinned root; key 0600; reload hook run"
+grep -q "source=\|(dhcp," "$dir/d1/agent.log" && ok "found through the DHCP option" || bad "d1 did not use the DHCP option: $(grep server "$dir/d1/agent.log" | head -n 1)"
+
+"$bin/iotca-agent" -c "$dir/d1/agent.conf" status --json >"$dir/status.json" 2>&1
+python3 - "$dir/status.json" "$(dev_id 1)" <<'PY' && ok "status --json: server, root fingerprint, expiry, no error" || bad "status --json: $(cat "$dir/status.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert len(s) == 1, s
+s = s[0]
+assert s["server"]["name"] == "ca.lan.test", s
+assert len(s["root_fingerprint"]) == 95, s
+assert s["not_after"] > s["renew_at"] > 0, s
+assert s["last_error"] == "" and s["device_id"] == sys.argv[2], s
+PY
+"$bin/iotca-agent" -c "$dir/d1/agent.conf" status | sed 's/^/    /'
+
+# --- a device serves HTTPS; a client trusts it through "iotca-agent trust" ---------------
+id1=$(dev_id 1)
+ip netns exec "$tag-d1" openssl s_server -quiet -accept 4433 -cert "$dir/d1/cert.pem" \
+	-key "$dir/d1/key.pem" -www >/dev/null 2>&1 &
+pids+=($!)
+agent_conf "$dir/client" "root_export = $dir/client/lan-root.pem"
+ip netns exec "$c" "$bin/iotca-agent" -c "$dir/client/agent.conf" trust >"$dir/client/trust.out" 2>"$dir/client/trust.log"
+rc=$?
+if [ $rc = 0 ] && cmp -s "$dir/client/lan-root.pem" "$dir/app/root.pem"; then
+	ok "client: iotca-agent trust pinned and exported the root"
+else
+	bad "client: trust status $rc"; sed 's/^/    /' "$dir/client/trust.log"
+fi
+for _ in $(seq 1 30); do
+	ip netns exec "$c" curl -sf --max-time 3 --cacert "$dir/client/lan-root.pem" \
+		--resolve "$id1.lan.test:4433:10.77.0.11" "https://$id1.lan.test:4433/" >"$dir/page" 2>"$dir/curl.err" && break
+	sleep 0.2
+done
+grep -q "s_server" "$dir/page" && ok "client: curl loads https://$id1.lan.test:4433/ with the pinned root" ||
+	bad "client: curl failed: $(cat "$dir/curl.err")"
+ip netns exec "$c" curl -sf --max-time 3 --resolve "$id1.lan.test:4433:10.77.0.11" \
+	"https://$id1.lan.test:4433/" >/dev/null 2>&1 && bad "curl without the pinned root trusted the device"
+
+# --- restart: the same account, the same certificate, no new request ----------------------------
+acct=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["account"])' "$dir/status.json")
+cp "$dir/d1/cert.pem" "$dir/d1-cert-before.pem"
+ip netns exec "$tag-d1" "$bin/iotca-agent" -c "$dir/d1/agent.conf" enrol --once 2>"$dir/d1/again.log"; rc=$?
+"$bin/iotca-agent" -c "$dir/d1/agent.conf" status --json >"$dir/status2.json"
+acct2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["account"])' "$dir/status2.json")
+if [ $rc = 0 ] && [ -n "$acct" ] && [ "$acct" = "$acct2" ] && cmp -s "$dir/d1/cert.pem" "$dir/d1-cert-before.pem" &&
+   ! grep -q ordering "$dir/d1/again.log"; then
+	ok "a second pass: same account ($acct), certificate kept, nothing ordered"
+else
+	bad "second pass: status $rc, account $acct -> $acct2"; sed 's/^/    /' "$dir/d1/again.log"
+fi
+# SIGHUP: the daemon makes a pass at once and keeps running.
+passes=$(grep -c "next pass in" "$dir/d1/agent.log")
+kill -HUP "${agent_pid[1]}"
+for _ in $(seq 1 100); do [ "$(grep -c "next pass in" "$dir/d1/agent.log")" -gt "$passes" ] && break; sleep 0.1; done
+[ "$(grep -c "next pass in" "$dir/d1/agent.log")" -gt "$passes" ] && kill -0 "${agent_pid[1]}" &&
+	ok "SIGHUP: a pass at once, the daemon still runs" || bad "SIGHUP: no new pass"
+
+# --- refusals ------------------------------------------------------------------------------
+# Fake servers on 10.77.0.3: a root without the discovered name; a root
+# with it whose server answers the directory with text; a second root.
+mkroot() {	# mkroot NAME SAN: NAME.pem, NAME.key
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$dir/$1.key" -out "$dir/$1.pem" -subj "/CN=$1" -days 2 \
+		-addext "subjectAltName=$2" -addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+}
+mkleaf() {	# mkleaf NAME ROOT SAN
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$dir/$1.key" -out "$dir/$1.csr" -subj "/CN=$1" -addext "subjectAltName=$3" 2>/dev/null &&
+	openssl x509 -req -in "$dir/$1.csr" -CA "$dir/$2.pem" -CAkey "$dir/$2.key" -days 1 \
+		-copy_extensions copy -out "$dir/$1.pem" 2>/dev/null
+}
+serve() {	# serve PORT LEAF ROOT: openssl s_server -WWW in $dir/www
+	(cd "$dir/www" && exec ip netns exec "$f" openssl s_server -quiet -accept "$1" \
+		-cert "$dir/$2.pem" -key "$dir/$2.key" -cert_chain "$dir/$3.pem" -WWW) >/dev/null 2>&1 &
+	pids+=($!)
+}
+mkdir -p "$dir/www"
+echo "this is not JSON" >"$dir/www/directory"
+mkroot otherroot "DNS:other.test" && mkleaf noname otherroot "DNS:ca.noname.test" &&
+mkroot jsonroot "DNS:ca.nojson.test" && mkleaf nojson jsonroot "DNS:ca.nojson.test" &&
+mkroot swaproot "DNS:ca.lan.test" && mkleaf swap swaproot "DNS:ca.lan.test" ||
+	bad "openssl could not make the fake servers' certificates"
+serve 8443 noname otherroot
+serve 8444 nojson jsonroot
+for _ in $(seq 1 50); do
+	ip netns exec "$f" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8444' 2>/dev/null && break
+	sleep 0.1
+done
+refusal() {	# refusal NAME DOMAIN STATUS LOG-PATTERN
+	agent_conf "$dir/x-$1" "dhcp = false
+resolver = 10.77.0.1
+domain = $2"
+	ip netns exec "$x" "$bin/iotca-agent" -c "$dir/x-$1/agent.conf" enrol --once \
+		>"$dir/x-$1/out" 2>"$dir/x-$1/log"
+	local rc=$?
+	sed 's/^/    /' "$dir/x-$1/log"
+	if [ $rc = "$3" ] && grep -q -- "$4" "$dir/x-$1/log"; then
+		ok "$1: refused with a clear line (status $rc)"
+	else
+		bad "$1: status $rc, no \"$4\""
+	fi
+	[ ! -e "$dir/x-$1/cert.pem" ] || bad "$1: a certificate was installed"
+}
+refusal public-srv pub.test 1 "refused: ca.pub.test has the public address 203.0.113.9"
+refusal root-without-name noname.test 1 "TOFU refused: the root's subjectAltName does not contain ca.noname.test"
+[ -z "$(ls "$dir"/x-root-without-name/state/net-*/root.pem 2>/dev/null)" ] && ok "root-without-name: nothing pinned" || bad "root-without-name: a root was pinned"
+refusal directory-not-json nojson.test 1 "directory: "
+refusal no-server none.test 3 "no ACME server: no DHCP option, no DNS-SD record in none.test"
+refusal public-network "lan.test
+public = true" 1 "refused: eth0 is configured as a public network"
+
+# --- rename (draft 4.7) and reset (4.5), beside the idle daemons ------------------------------
+if [ "$n" -ge 3 ]; then
+	id2=$(dev_id 2) id3=$(dev_id 3)
+	echo "device_id = renamed2" >>"$dir/d2/agent.conf"
+	ip netns exec "$tag-d2" "$bin/iotca-agent" -c "$dir/d2/agent.conf" enrol --once \
+		>"$dir/d2/rename.out" 2>"$dir/d2/rename.log" &
+	rpid=$!
+	pids+=($rpid)
+	for _ in $(seq 1 150); do iotca pending 2>/dev/null | grep -q renamed2 && break; sleep 0.2; done
+	iotca approve --all >>"$dir/approve.log" 2>&1
+	wait "$rpid"; rc=$?
+	sed 's/^/    /' "$dir/d2/rename.log"
+	if [ $rc = 0 ] && openssl verify -CAfile "$dir/app/root.pem" -verify_hostname renamed2.lan.test \
+		"$dir/d2/cert.pem" >/dev/null 2>&1; then
+		ok "rename: the new name is issued"
+	else
+		bad "rename: status $rc"
+	fi
+	iotca certs --device "$id2" | grep -q revoked && ok "rename: the old name's certificate is revoked" ||
+		bad "rename: $(iotca certs --device "$id2")"
+	ip netns exec "$tag-d3" "$bin/iotca-agent" -c "$dir/d3/agent.conf" reset 2>"$dir/d3/reset.log"; rc=$?
+	sed 's/^/    /' "$dir/d3/reset.log"
+	left=$(find "$dir/d3" \( -name '*.pem' -o -name '*.key' \) ! -name root.pem | wc -l)
+	if [ $rc = 0 ] && [ "$left" = 0 ] && iotca certs --device "$id3" | grep -q revoked &&
+	   ! iotca certs --device "$id3" | grep -q " valid\| issued"; then
+		ok "reset: certificate revoked, no key or certificate left on the device"
+	else
+		bad "reset: status $rc, $left key/cert files left; $(iotca certs --device "$id3")"
+	fi
+fi
+
+
+# --- root change ---------------------------------------------------------------------------
+# d1 pinned the appliance's root on this network; now another server with
+# another root answers under the same name: refused, hook run, cert kept.
+i=1
+d=$dir/d1
+net=$(ls -d "$d"/state/net-* | head -n 1)
+cp "$d/cert.pem" "$dir/cert-before.pem"
+serve 8445 swap swaproot
+for _ in $(seq 1 50); do
+	ip netns exec "$f" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8445' 2>/dev/null && break
+	sleep 0.1
+done
+# The device's network now announces the other server (DNS-SD, no DHCP
+# option), while its network identity (interface, router, domain) stays.
+sed -i "s/^retry_seconds = 2$/retry_seconds = 2\ndhcp = false\nresolver = 10.77.0.1\ndomain = lan.test/" "$d/agent.conf"
+printf 'srv-host=_acme-server._tcp.lan.test,ca.lan.test,8445,0,0\nhost-record=ca.lan.test,10.77.0.3\n' >"$dir/swap.conf"
+grep -v -e '^dhcp-option-force=\|^dhcp-option=vi-encap\|^vendor-class\|_acme-server._tcp.lan.test\|^host-record=ca.lan.test\|^txt-record\|^ptr-record' \
+	"$dir/dnsmasq.conf" >"$dir/dnsmasq2.conf"
+cat "$dir/swap.conf" >>"$dir/dnsmasq2.conf"
+kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null
+ip netns exec "$r" dnsmasq --keep-in-foreground --conf-file="$dir/dnsmasq2.conf" \
+	--pid-file="$dir/dnsmasq.pid" --log-facility="$dir/dnsmasq2.log" &
+pids+=($!)
+sleep 0.5
+ip netns exec "$tag-d1" "$bin/iotca-agent" -c "$d/agent.conf" enrol --once >"$d/swap.out" 2>"$d/swap.log"
+rc=$?
+sed 's/^/    /' "$d/swap.log"
+if [ $rc = 1 ] && grep -q "refused: ca.lan.test now serves a different root" "$d/swap.log"; then
+	ok "root change: refused"
+else
+	bad "root change: status $rc"
+fi
+grep -q "^$(basename "$net" | sed 's/^net-//') ca.lan.test " "$d/hook.log" && ok "root change: notify hook run" ||
+	bad "root change: no notify hook call ($(cat "$d/hook.log"))"
+ip netns exec "$tag-d1" "$bin/iotca-agent" -c "$d/agent.conf" enrol --once 2>/dev/null
+[ "$(grep -c "^$(basename "$net" | sed 's/^net-//') ca.lan.test " "$d/hook.log")" = 1 ] &&
+	ok "root change: the notify hook runs once per new root, not every pass" ||
+	bad "root change: notify hook ran $(grep -c ca.lan.test "$d/hook.log") times"
+cmp -s "$d/cert.pem" "$dir/cert-before.pem" && cmp -s "$(ls "$net"/root.pem)" "$dir/app/root.pem" &&
+	ok "root change: certificate and pinned root kept" || bad "root change: certificate or pin changed"
+"$bin/iotca-agent" -c "$d/agent.conf" status | grep -q "ROOT CHANGED" && ok "status shows the root change" || bad "status does not show the root change"
+"$bin/iotca-agent" -c "$d/agent.conf" trust --accept "$(basename "$net")" 2>"$d/accept.log" &&
+	cmp -s "$net/root.pem" "$dir/swaproot.pem" && ok "trust --accept: the new root is pinned" ||
+	bad "trust --accept: $(cat "$d/accept.log")"
+"$bin/iotca-agent" -c "$d/agent.conf" trust --accept 0123 2>/dev/null; [ $? = 2 ] && ok "trust --accept with a bad key: usage error" || bad "trust --accept 0123 accepted"
+
+# --- SIGTERM ----------------------------------------------------------------------------------
+for i in $(seq 1 "$n"); do
+	kill -TERM "${agent_pid[$i]}"
+	wait "${agent_pid[$i]}"; rc=$?
+	[ $rc = 0 ] || bad "d$i: agent exited $rc on SIGTERM"
+done
+[ $fails = 0 ] && ok "SIGTERM: every agent stopped with status 0"
+for i in $(seq 1 "$n"); do
+	grep -qi "sanitizer\|runtime error" "$dir/d$i/agent.log" && bad "d$i: sanitizer report"
+done
+
+[ "$fails" -eq 0 ] || { echo "$fails failed"; exit 1; }
+echo "all passed"
