@@ -11,7 +11,8 @@
 # end with a certificate for <id>.local and <id>.lan.test that openssl
 # verify accepts with the pinned root, its key 0600, and the reload hook
 # run.  A client namespace runs "iotca-agent trust" and curl loads a
-# device's HTTPS page with the exported root.  Refusals, each with a clear
+# device's HTTPS page with the exported root, headless Chromium with the
+# root trust added to its NSS database (and fails without it).  Refusals, each with a clear
 # log line and no crash: an SRV pointing at a public address, a server
 # chain whose root lacks the discovered name (TOFU refused), a directory
 # that is not JSON.  Then a root change (a different server behind the same
@@ -28,54 +29,12 @@ bin=${1:?usage: agent-lan.sh BIN_DIR}
 bin=$(cd "$bin" && pwd)
 src=$(cd "$(dirname "$0")/../.." && pwd)
 n=${AGENT_LAN_DEVICES:-3}
-skip() { echo "SKIP: $*" >&2; echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" -eq 0 ] || skip "needs root for network namespaces"
-command -v dnsmasq >/dev/null || skip "dnsmasq not installed (scripts/install-deps)"
-command -v python3 >/dev/null || skip "python3 not installed"
-command -v curl >/dev/null || skip "curl not installed"
-
-tag=iotca-agent-$$
-r=$tag-r; a=$tag-a; c=$tag-c; f=$tag-f; x=$tag-x
-dir=$(mktemp -d)
-chmod 755 "$dir"
-pids=()
-nss=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	[ -f "$dir/app/signer.pid" ] && IOTCA_BIN=$bin "$src/scripts/devstack" stop "$dir/app" >/dev/null 2>&1
-	for ns in "${nss[@]}"; do ip netns del "$ns" 2>/dev/null; done
-	[ -n "${KEEP:-}" ] && echo "kept $dir" || rm -rf "$dir"
-}
-trap cleanup EXIT
-ip netns add "$r" 2>/dev/null || skip "ip netns add failed: no network namespaces here"
-nss+=("$r")
-
-fails=0
-ok() { echo "ok: [$SECONDS s] $*"; }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-inr() { ip netns exec "$r" "$@"; }
+. "$src/tests/lib/lan-lib.sh"
+lan_init iotca-agent-$$
+a=$tag-a; c=$tag-c; f=$tag-f; x=$tag-x
 
 # --- the LAN ------------------------------------------------------------------
 set -e
-inr ip link set lo up
-inr ip link add br0 type bridge
-inr ip addr add 10.77.0.1/24 dev br0
-inr ip link set br0 up
-# join NS ADDR [MAC]: a namespace on the bridge, its eth0 at ADDR.
-join() {
-	local ns=$1 addr=$2 mac=${3:-} port=v$(( ${#nss[@]} ))
-	ip netns add "$ns"
-	nss+=("$ns")
-	ip netns exec "$ns" ip link set lo up
-	inr ip link add "$port" type veth peer name eth0 netns "$ns"
-	inr ip link set "$port" master br0
-	inr ip link set "$port" up
-	[ -n "$mac" ] && ip netns exec "$ns" ip link set eth0 address "$mac"
-	ip netns exec "$ns" ip addr add "$addr/24" dev eth0
-	ip netns exec "$ns" ip link set eth0 up
-	ip netns exec "$ns" ip route add default via 10.77.0.1
-}
 join "$a" 10.77.0.2
 join "$f" 10.77.0.3
 join "$c" 10.77.0.200 02:00:00:00:00:c8
@@ -84,41 +43,13 @@ for i in $(seq 1 "$n"); do
 	join "$tag-d$i" "10.77.0.$((10 + i))" "$(printf '02:00:00:00:00:%02x' "$i")"
 done
 set +e
-dev_id() { printf 'ex0200000000%02x' "$1"; }
 
 # --- what the appliance announces -------------------------------------------------
-sed -e 's|^name = .*|name = ca|' -e 's|^domains = .*|domains = lan.test|' \
-    -e 's|^; ips = .*|ips = 10.77.0.2|' -e 's|^base_url = .*|base_url = https://ca.lan.test|' \
-    "$src/dist/iotca.conf.example" >"$dir/announce.conf"
-"$bin/iotca" -c "$dir/announce.conf" discovery --json >"$dir/disc.json" ||
-	{ bad "iotca discovery --json"; exit 1; }
-python3 - "$dir/disc.json" "$dir" <<'PY'
-import json, sys
-j = json.load(open(sys.argv[1]))
-dns = [j["dhcp"]["dnsmasq"]]
-for d in j["domains"]:
-    for rec in d["records"]:
-        f = rec.split(None, 4)
-        name, typ, data = f[0].rstrip("."), f[3], f[4]
-        if typ == "SRV":
-            prio, weight, port, target = data.split()
-            dns.append(f"srv-host={name},{target.rstrip('.')},{port},{prio},{weight}")
-        elif typ == "TXT":
-            dns.append(f"txt-record={name},{data}")
-        elif typ == "PTR":
-            dns.append(f"ptr-record={name},{data.rstrip('.')}")
-        elif typ in ("A", "AAAA"):
-            dns.append(f"host-record={name},{data}")
-open(sys.argv[2] + "/announce.dnsmasq", "w").write("\n".join(dns) + "\n")
-PY
+lan_announce
 
 # Devices' names in DNS, and the same for the ACME server's validation
 # (it resolves <id>.local through its hosts file: no mDNS in a namespace).
-: >"$dir/hosts"
-for i in $(seq 1 "$n"); do
-	echo "host-record=$(dev_id "$i").lan.test,10.77.0.$((10 + i))" >>"$dir/announce.dnsmasq"
-	echo "10.77.0.$((10 + i)) $(dev_id "$i").local $(dev_id "$i").lan.test" >>"$dir/hosts"
-done
+lan_devices "$n"
 # d2's new name after the rename below.
 echo "10.77.0.12 renamed2.local renamed2.lan.test" >>"$dir/hosts"
 # The refusal cases: their own domains, reached without DHCP.
@@ -130,61 +61,10 @@ host-record=ca.noname.test,10.77.0.3
 srv-host=_acme-server._tcp.nojson.test,ca.nojson.test,8444,0,0
 host-record=ca.nojson.test,10.77.0.3
 EOF
-{
-	echo "interface=br0"
-	echo "bind-interfaces"
-	echo "no-resolv"
-	echo "no-hosts"
-	echo "domain=lan.test"
-	echo "dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h"
-	echo "dhcp-option=option:dns-server,10.77.0.1"
-	echo "dhcp-leasefile=$dir/leases"
-	echo "log-dhcp"
-	echo "log-queries"
-	cat "$dir/announce.dnsmasq"
-} >"$dir/dnsmasq.conf"
-ip netns exec "$r" dnsmasq --keep-in-foreground --conf-file="$dir/dnsmasq.conf" \
-	--pid-file="$dir/dnsmasq.pid" --log-facility="$dir/dnsmasq.log" &
-pids+=($!)
+lan_dnsmasq
 
 # --- the appliance ------------------------------------------------------------------
-t0=$(date +%s)
-if ! ip netns exec "$a" env IOTCA_BIN="$bin" "$src/scripts/devstack" start "$dir/app" \
-	--key file --name ca --domain lan.test --listen 10.77.0.2:443 \
-	--acme base_url=https://ca.lan.test --hosts "$dir/hosts" >"$dir/devstack.log" 2>&1; then
-	cat "$dir/devstack.log"
-	bad "the appliance did not start"
-	exit 1
-fi
-ok "appliance up on 10.77.0.2:443 in $(( $(date +%s) - t0 )) s"
-iotca() { "$bin/iotca" --socket "$dir/app/admin.sock" "$@"; }
-
-# --- hooks ----------------------------------------------------------------------------
-cat >"$dir/hook" <<'EOF'
-#!/bin/sh
-# hook KIND ARGS...: one line per call, in the device's directory
-d=$(dirname "$0")
-echo "$*" >>"$d/hook.log"
-EOF
-chmod 755 "$dir/hook"
-agent_conf() {	# agent_conf DIR [EXTRA-LINES]
-	mkdir -p "$1"
-	cp "$dir/hook" "$1/reload"
-	cp "$dir/hook" "$1/notify"
-	cat >"$1/agent.conf" <<EOF
-[agent]
-state_dir = $1/state
-interface = eth0
-vendor_prefix = ex
-http01_port = 80
-cert_file = $1/cert.pem
-key_file = $1/key.pem
-reload_command = $1/reload
-notify_command = $1/notify
-retry_seconds = 2
-${2:-}
-EOF
-}
+lan_appliance "$a" || exit 1
 
 # --- the devices -------------------------------------------------------------------------
 declare -A agent_pid
@@ -251,7 +131,11 @@ id1=$(dev_id 1)
 ip netns exec "$tag-d1" openssl s_server -quiet -accept 4433 -cert "$dir/d1/cert.pem" \
 	-key "$dir/d1/key.pem" -www >/dev/null 2>&1 &
 pids+=($!)
-agent_conf "$dir/client" "root_export = $dir/client/lan-root.pem"
+agent_conf "$dir/client" "root_export = $dir/client/lan-root.pem
+nss_db = $dir/client/home/.pki/nssdb"
+mkdir -p "$dir/client/home/.pki/nssdb" "$dir/client/home-empty/.pki/nssdb"
+certutil -N -d "sql:$dir/client/home/.pki/nssdb" --empty-password &&
+certutil -N -d "sql:$dir/client/home-empty/.pki/nssdb" --empty-password || bad "certutil -N"
 ip netns exec "$c" "$bin/iotca-agent" -c "$dir/client/agent.conf" trust >"$dir/client/trust.out" 2>"$dir/client/trust.log"
 rc=$?
 if [ $rc = 0 ] && cmp -s "$dir/client/lan-root.pem" "$dir/app/root.pem"; then
@@ -268,6 +152,28 @@ grep -q "s_server" "$dir/page" && ok "client: curl loads https://$id1.lan.test:4
 	bad "client: curl failed: $(cat "$dir/curl.err")"
 ip netns exec "$c" curl -sf --max-time 3 --resolve "$id1.lan.test:4433:10.77.0.11" \
 	"https://$id1.lan.test:4433/" >/dev/null 2>&1 && bad "curl without the pinned root trusted the device"
+# Headless Chromium, with the root that "trust" put into the NSS database
+# of its HOME; with an empty database the same page is an error page.
+chrome() {	# chrome HOME OUT
+	ip netns exec "$c" env HOME="$1" timeout 60 chromium --headless --no-sandbox --disable-gpu \
+		--disable-quic --no-first-run --disable-background-networking \
+		--disable-component-update --disable-sync --user-data-dir="$1/chrome" \
+		--host-resolver-rules="MAP $id1.lan.test 10.77.0.11" \
+		--dump-dom "https://$id1.lan.test:4433/" >"$2" 2>"$2.err"
+}
+if command -v chromium >/dev/null; then
+	certutil -L -d "sql:$dir/client/home/.pki/nssdb" | grep -q "iotca local root" ||
+		bad "client: trust did not add the root to the NSS database"
+	chrome "$dir/client/home" "$dir/chrome.dom"
+	grep -q "s_server" "$dir/chrome.dom" &&
+		ok "client: headless Chromium loads https://$id1.lan.test:4433/ with the root from trust's NSS database" ||
+		bad "client: Chromium: $(tail -n 3 "$dir/chrome.dom.err")"
+	chrome "$dir/client/home-empty" "$dir/chrome-none.dom"
+	! grep -q "s_server" "$dir/chrome-none.dom" && ok "client: Chromium without the root does not load the page" ||
+		bad "client: Chromium trusted the device without the root"
+else
+	echo "    (chromium not installed: browser check skipped)"
+fi
 
 # --- restart: the same account, the same certificate, no new request ----------------------------
 acct=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["account"])' "$dir/status.json")
@@ -394,10 +300,8 @@ printf 'srv-host=_acme-server._tcp.lan.test,ca.lan.test,8445,0,0\nhost-record=ca
 grep -v -e '^dhcp-option-force=\|^dhcp-option=vi-encap\|^vendor-class\|_acme-server._tcp.lan.test\|^host-record=ca.lan.test\|^txt-record\|^ptr-record' \
 	"$dir/dnsmasq.conf" >"$dir/dnsmasq2.conf"
 cat "$dir/swap.conf" >>"$dir/dnsmasq2.conf"
-kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null
-ip netns exec "$r" dnsmasq --keep-in-foreground --conf-file="$dir/dnsmasq2.conf" \
-	--pid-file="$dir/dnsmasq.pid" --log-facility="$dir/dnsmasq2.log" &
-pids+=($!)
+kill "$dnsmasq_pid"; wait "$dnsmasq_pid" 2>/dev/null
+lan_dnsmasq "$dir/dnsmasq2.conf"
 sleep 0.5
 ip netns exec "$tag-d1" "$bin/iotca-agent" -c "$d/agent.conf" enrol --once >"$d/swap.out" 2>"$d/swap.log"
 rc=$?
