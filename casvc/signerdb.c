@@ -546,19 +546,26 @@ signerdb_list_certs(struct signerdb *s, const struct cert_filter *f,
 	return rc;
 }
 
-json_t *
-signerdb_get_cert(struct signerdb *s, const char *serial_hex, char *err,
-    size_t errlen)
+/*
+ * The one certificate row that sql (a SELECT of CERT_COLUMNS) finds with
+ * its ? bound to a and b (b NULL: one parameter), PEM included.  NULL with
+ * err[0] == '\0' when there is none, NULL with err set (naming what) on a
+ * failure: callers tell "not found" from "broken" that way.
+ */
+static json_t *
+cert_lookup(struct signerdb *s, const char *sql, const char *a,
+    const char *b, const char *what, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	json_t *o = NULL;
 	int rc;
 
 	err[0] = '\0';
-	if (sqlite3_prepare_v2(s->db, "SELECT " CERT_COLUMNS " FROM certs "
-	    "WHERE serial = ?", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 1, serial_hex, -1, SQLITE_STATIC) != SQLITE_OK) {
-		dberr(s, err, errlen, "get");
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    (b != NULL &&
+	    sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC) != SQLITE_OK)) {
+		dberr(s, err, errlen, what);
 		sqlite3_finalize(st);
 		return NULL;
 	}
@@ -567,38 +574,26 @@ signerdb_get_cert(struct signerdb *s, const char *serial_hex, char *err,
 		if ((o = row_to_json(st, 1)) == NULL)
 			snprintf(err, errlen, "out of memory");
 	} else if (rc != SQLITE_DONE)
-		dberr(s, err, errlen, "get");
+		dberr(s, err, errlen, what);
 	sqlite3_finalize(st);
 	return o;
+}
+
+json_t *
+signerdb_get_cert(struct signerdb *s, const char *serial_hex, char *err,
+    size_t errlen)
+{
+	return cert_lookup(s, "SELECT " CERT_COLUMNS " FROM certs "
+	    "WHERE serial = ?", serial_hex, NULL, "get", err, errlen);
 }
 
 json_t *
 signerdb_cert_for_order(struct signerdb *s, const char *account,
     const char *order_token, char *err, size_t errlen)
 {
-	sqlite3_stmt *st;
-	json_t *o = NULL;
-	int rc;
-
-	err[0] = '\0';
-	if (sqlite3_prepare_v2(s->db, "SELECT " CERT_COLUMNS " FROM certs "
-	    "WHERE account = ? AND order_token = ?", -1, &st, NULL) !=
-	    SQLITE_OK ||
-	    sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 2, order_token, -1, SQLITE_STATIC) !=
-	    SQLITE_OK) {
-		dberr(s, err, errlen, "order lookup");
-		sqlite3_finalize(st);
-		return NULL;
-	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		if ((o = row_to_json(st, 1)) == NULL)
-			snprintf(err, errlen, "out of memory");
-	} else if (rc != SQLITE_DONE)
-		dberr(s, err, errlen, "order lookup");
-	sqlite3_finalize(st);
-	return o;
+	return cert_lookup(s, "SELECT " CERT_COLUMNS " FROM certs "
+	    "WHERE account = ? AND order_token = ?", account, order_token,
+	    "order lookup", err, errlen);
 }
 
 int

@@ -18,32 +18,28 @@ A small load: two orders are in flight at each kill.
 
 env: IOTCA_BIN, IOTCA_SRC.
 """
-import base64
-import hashlib
-import http.server
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import ssl
-import urllib.error
-import urllib.request
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
-BIN = os.environ["IOTCA_BIN"]
-SRC = os.environ["IOTCA_SRC"]
-DEVSTACK = os.path.join(SRC, "scripts", "devstack")
+sys.dont_write_bytecode = True      # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                os.pardir, "lib"))
+from acme_test_client import (Client, Http, Http01, b64,  # noqa: E402
+                              free_port, serve_http01, wait)
+from iotca_stack import BIN, DEVSTACK, call, devstack_env  # noqa: E402
+
 CYCLES = 5
 PER_CYCLE = 2
 
@@ -58,16 +54,6 @@ def check(cond, what, info=""):
         failed += 1
         print("not ok - " + what + (": " + str(info) if info else ""),
               flush=True)
-
-
-def b64(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 tmp = tempfile.mkdtemp(prefix="iotca-crash.")
@@ -115,91 +101,11 @@ if r.returncode != 0:
     print(r.stderr)
     shutil.rmtree(tmp, ignore_errors=True)
     sys.exit(1)
-env = {}
-with open(os.path.join(stack, "env")) as f:
-    for line in f:
-        k, _, v = line.strip().removeprefix("export ").partition("=")
-        env[k] = v
+env = devstack_env(stack)
 DIRURL = env["IOTCA_ACME_DIRECTORY"]
-ctx = ssl.create_default_context(cafile=env["IOTCA_ROOT_PEM"])
+HTTP = Http(env["IOTCA_ROOT_PEM"])
 ACMEDB = os.path.join(stack, "acme.db")
-
-
-class Resp:
-    def __init__(self, status, headers, body):
-        self.status, self.headers, self.body = status, headers, body
-
-    def json(self):
-        return json.loads(self.body)
-
-
-def request(method, url, body=None, timeout=20):
-    req = urllib.request.Request(url, data=body, method=method)
-    if body is not None:
-        req.add_header("Content-Type", "application/jose+json")
-    try:
-        with urllib.request.urlopen(req, context=ctx, timeout=timeout) as r:
-            return Resp(r.status, r.headers, r.read())
-    except urllib.error.HTTPError as e:
-        return Resp(e.code, e.headers, e.read())
-
-
-class Key:
-    def __init__(self):
-        self.priv = ec.generate_private_key(ec.SECP256R1())
-        n = self.priv.public_key().public_numbers()
-        self.jwk = {"kty": "EC", "crv": "P-256",
-                    "x": b64(n.x.to_bytes(32, "big")),
-                    "y": b64(n.y.to_bytes(32, "big"))}
-        canon = json.dumps(self.jwk, sort_keys=True, separators=(",", ":"))
-        self.thumb = b64(hashlib.sha256(canon.encode()).digest())
-
-    def sign(self, data):
-        r, s = decode_dss_signature(self.priv.sign(data,
-                                                   ec.ECDSA(hashes.SHA256())))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-
-
-class Client:
-    def __init__(self):
-        self.dir = request("GET", DIRURL).json()
-        self.key = Key()
-        self.kid = None
-        r = self.post(self.dir["newAccount"], {"termsOfServiceAgreed": True})
-        self.kid = r.headers["Location"]
-
-    def post(self, url, payload, timeout=20):
-        n = request("HEAD", self.dir["newNonce"]).headers["Replay-Nonce"]
-        prot = {"alg": "ES256", "url": url, "nonce": n}
-        if self.kid:
-            prot["kid"] = self.kid
-        else:
-            prot["jwk"] = self.key.jwk
-        p64 = b64(json.dumps(prot).encode())
-        pl64 = "" if payload is None else b64(json.dumps(payload).encode())
-        sig = self.key.sign((p64 + "." + pl64).encode())
-        body = json.dumps({"protected": p64, "payload": pl64,
-                           "signature": b64(sig)}).encode()
-        return request("POST", url, body, timeout)
-
-
-tokens = {}
-
-
-class Http01(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        tok = self.path.rsplit("/", 1)[-1]
-        if tok in tokens:
-            body = tokens[tok].encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        else:
-            self.send_error(404)
-
-    def log_message(self, *a):
-        pass
+tokens = Http01.tokens
 
 
 def ready_order(c, device):
@@ -255,23 +161,6 @@ def serials_for(device):
             if c["device_id"] == device]
 
 
-def signer_call(path, req):
-    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-        s.settimeout(30)
-        s.connect(path)
-        s.send(json.dumps(req).encode())
-        return json.loads(s.recv(1 << 17))
-
-
-def wait(cond, seconds):
-    end = time.time() + seconds
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def start_acmed():
     """What devstack does for acmed alone: same config, same port."""
     log = open(os.path.join(stack, "acmed.log"), "a")
@@ -284,7 +173,7 @@ def start_acmed():
 
     def up():
         try:
-            return request("GET", DIRURL, timeout=2).status == 200
+            return HTTP.request("GET", DIRURL, timeout=2).status == 200
         except OSError:
             return False
     if not wait(up, 20):
@@ -347,9 +236,8 @@ def poll_until_done(c, url):
 
 
 try:
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", http01), Http01)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    client = Client()
+    srv = serve_http01(http01)
+    client = Client(HTTP, DIRURL)
     kills = 0
     n = 0
     for cycle in range(CYCLES):
@@ -415,12 +303,12 @@ try:
     sock = os.path.join(stack, "signer.sock")
     acct = client.kid.rsplit("/", 1)[-1]
     oid = orders[0][1].rsplit("/", 1)[-1]
-    r = signer_call(sock, {"op": "issued", "account": acct, "order": oid})
+    r = call(sock, {"op": "issued", "account": acct, "order": oid})
     check(r.get("ok") and int(r["cert"]["serial"], 16) ==
           serials_for(orders[0][0])[0] and "pem" in r["cert"],
           "issued: the signer names the order's certificate", r)
-    r = signer_call(sock, {"op": "issued", "account": acct,
-                           "order": "AAAAAAAAAAAAAAAAAAAAAA"})
+    r = call(sock, {"op": "issued", "account": acct,
+                    "order": "AAAAAAAAAAAAAAAAAAAAAA"})
     check(r.get("error") == "notFound", "issued: an unknown order: notFound",
           r)
     other = x509.CertificateSigningRequestBuilder().subject_name(
@@ -428,9 +316,9 @@ try:
     ).add_extension(x509.SubjectAlternativeName(
         [x509.DNSName(orders[0][0] + ".local")]), critical=False).sign(
         ec.generate_private_key(ec.SECP384R1()), hashes.SHA384())
-    r = signer_call(sock, {"op": "issue", "account": acct, "order": oid,
-                           "csr": other.public_bytes(
-                               serialization.Encoding.PEM).decode()})
+    r = call(sock, {"op": "issue", "account": acct, "order": oid,
+                    "csr": other.public_bytes(
+                        serialization.Encoding.PEM).decode()})
     check(r.get("error") == "badRequest" and
           len(serials_for(orders[0][0])) == 1,
           "issue: the order again with another key: badRequest, nothing "

@@ -13,23 +13,22 @@ env: IOTCA_ACME_DIRECTORY, IOTCA_ROOT_PEM, IOTCA_BIN, IOTCA_SRC, STACK (the
 devstack DIR), HTTP01_PORT.
 """
 import base64
-import hashlib
-import http.server
 import json
 import os
-import ssl
 import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
+
+sys.dont_write_bytecode = True      # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                os.pardir, "lib"))
+from acme_test_client import URN, Http, Http01, Key, b64  # noqa: E402
+from acme_test_client import jws as signed, serve_http01  # noqa: E402
 
 DIRURL = os.environ["IOTCA_ACME_DIRECTORY"]
 ROOT = os.environ["IOTCA_ROOT_PEM"]
@@ -37,7 +36,6 @@ BIN = os.environ["IOTCA_BIN"]
 SRC = os.environ["IOTCA_SRC"]
 STACK = os.environ["STACK"]
 HTTP01 = int(os.environ["HTTP01_PORT"])
-URN = "urn:ietf:params:acme:error:"
 
 passed = failed = 0
 
@@ -61,37 +59,7 @@ def check(cond, what, info=""):
         bad(what + (": " + str(info) if info else ""))
 
 
-def b64(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-ctx = ssl.create_default_context(cafile=ROOT)
-
-
-class Resp:
-    def __init__(self, status, headers, body):
-        self.status, self.headers, self.body = status, headers, body
-
-    def json(self):
-        return json.loads(self.body)
-
-    def problem(self):
-        if self.headers.get("Content-Type") != "application/problem+json":
-            return None
-        return self.json().get("type", "").replace(URN, "")
-
-
-def request(method, url, body=None, ctype="application/jose+json"):
-    req = urllib.request.Request(url, data=body, method=method)
-    if body is not None:
-        req.add_header("Content-Type", ctype)
-    try:
-        with urllib.request.urlopen(req, context=ctx, timeout=20) as r:
-            return Resp(r.status, r.headers, r.read())
-    except urllib.error.HTTPError as e:
-        return Resp(e.code, e.headers, e.read())
-
-
+request = Http(ROOT).request
 directory = request("GET", DIRURL).json()
 
 
@@ -99,41 +67,10 @@ def nonce():
     return request("HEAD", directory["newNonce"]).headers["Replay-Nonce"]
 
 
-class Key:
-    def __init__(self, curve=ec.SECP256R1()):
-        self.priv = ec.generate_private_key(curve)
-        self.size = {256: 32, 384: 48, 521: 66}[curve.key_size]
-        self.alg = {256: "ES256", 384: "ES384", 521: "ES512"}[curve.key_size]
-        self.hash = {256: hashes.SHA256(), 384: hashes.SHA384(),
-                     521: hashes.SHA512()}[curve.key_size]
-        nums = self.priv.public_key().public_numbers()
-        crv = {256: "P-256", 384: "P-384", 521: "P-521"}[curve.key_size]
-        self.jwk = {"kty": "EC", "crv": crv,
-                    "x": b64(nums.x.to_bytes(self.size, "big")),
-                    "y": b64(nums.y.to_bytes(self.size, "big"))}
-        canon = json.dumps(self.jwk, sort_keys=True, separators=(",", ":"))
-        self.thumb = b64(hashlib.sha256(canon.encode()).digest())
-
-    def sign(self, data):
-        r, s = decode_dss_signature(self.priv.sign(data, ec.ECDSA(self.hash)))
-        return r.to_bytes(self.size, "big") + s.to_bytes(self.size, "big")
-
-
 def jws(key, url, payload, kid=None, nonce_=None, alg=None, extra=None):
-    prot = {"alg": alg or key.alg, "url": url}
-    if nonce_ is not False:
-        prot["nonce"] = nonce_ or nonce()
-    if kid:
-        prot["kid"] = kid
-    else:
-        prot["jwk"] = key.jwk
-    if extra:
-        prot.update(extra)
-    p64 = b64(json.dumps(prot).encode())
-    pl64 = "" if payload is None else b64(json.dumps(payload).encode())
-    sig = key.sign((p64 + "." + pl64).encode())
-    return json.dumps({"protected": p64, "payload": pl64,
-                       "signature": b64(sig)}).encode()
+    """nonce_: None takes a fresh nonce, False sends none."""
+    nonce_ = None if nonce_ is False else nonce_ or nonce()
+    return signed(key, url, payload, nonce_, kid, alg, extra)
 
 
 def post(key, url, payload, kid=None, **kw):
@@ -162,7 +99,7 @@ for k in ("newNonce", "newAccount", "newOrder", "revokeCert", "keyChange",
           "renewalInfo"):
     check(k in d, "directory has " + k)
 check(d["meta"].get("externalAccountRequired") is False and
-      d["meta"].get("subdomainAuthAllowed") is False, "directory meta")
+      d["meta"].get("subdomainAuthAllowed") is True, "directory meta")
 check("Replay-Nonce" in r.headers, "directory response has Replay-Nonce")
 check('rel="index"' in r.headers.get("Link", ""), "Link rel=index")
 r = request("HEAD", directory["newNonce"])
@@ -298,28 +235,8 @@ expect_problem(r, "orderNotReady", 403, "finalize before authorization: "
                "orderNotReady")
 
 # --- challenges: http-01 served here --------------------------------------------
-tokens = {}
-
-
-class Http01(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        tok = self.path.rsplit("/", 1)[-1]
-        if self.path.startswith("/.well-known/acme-challenge/") and tok in tokens:
-            body = tokens[tok].encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        else:
-            self.send_error(404)
-
-    def log_message(self, *a):
-        pass
-
-
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", HTTP01), Http01)
-threading.Thread(target=srv.serve_forever, daemon=True).start()
+tokens = Http01.tokens
+srv = serve_http01(HTTP01)
 
 
 def solve(key, kid, authz_url, serve=True):

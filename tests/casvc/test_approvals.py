@@ -27,10 +27,7 @@ class Approvals(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.st.stop()
-        log = cls.st.log()
-        subprocess.run(["rm", "-rf", cls.st.tmp])
-        assert "Sanitizer" not in log and "runtime error" not in log, log
+        cls.st.finish()
 
     def issue(self, csr, account="acct-A"):
         req = {"op": "issue", "csr": csr}

@@ -11,7 +11,6 @@ key store given (tpm2: swtpm behind tpm2-abrmd).
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -35,10 +34,7 @@ class Audit(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.st.stop()
-        log = cls.st.log()
-        shutil.rmtree(cls.st.tmp, ignore_errors=True)
-        assert "Sanitizer" not in log and "runtime error" not in log, log
+        cls.st.finish()
 
     def issue(self, csr, account="acct-A"):
         return call(self.st.signer, {"op": "issue", "csr": csr,

@@ -69,10 +69,7 @@ class Budgets(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.st.stop()
-        log = cls.st.log()
-        subprocess.run(["rm", "-rf", cls.st.tmp])
-        assert "Sanitizer" not in log and "runtime error" not in log, log
+        cls.st.finish()
 
     def status_time(self):
         """Seconds `iotca status` takes; fails the test if it fails."""

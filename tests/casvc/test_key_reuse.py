@@ -12,39 +12,27 @@ The signer refuses, with badCSR and the reason, a CSR whose key
 A P-256 CSR at finalize is badCSR, not badPublicKey.  The ACME side is a
 small client written here from RFC 8555 (urllib + python3-cryptography).
 """
-import base64
-import hashlib
-import http.server
 import json
 import os
-import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import \
-    decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 sys.dont_write_bytecode = True      # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 os.pardir, "lib"))
-from iotca_stack import DEVSTACK, Stack, call  # noqa: E402
+from acme_test_client import (URN, Client, Http, Http01, Key,  # noqa: E402
+                              b64, serve_http01)
+from iotca_stack import DEVSTACK, Stack, call, devstack_env  # noqa: E402
 
-URN = "urn:ietf:params:acme:error:"
 DEVICE = "kr-1"
-
-
-def b64(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def pem_pub(key):
@@ -86,82 +74,39 @@ class KeyReuseStack(Stack):
                            capture_output=True, text=True)
         if r.returncode != 0:
             raise AssertionError("devstack start: " + r.stderr)
-        self.env = {}
-        with open(os.path.join(self.dir, "env")) as f:
-            for line in f:
-                k, _, v = line.strip().removeprefix("export ").partition("=")
-                self.env[k] = v
+        self.env = devstack_env(self.dir)
 
 
-class Acme:
-    """Just enough of an RFC 8555 client: one account (an EC key), orders
-    for one device, http-01 answered on our own port."""
+class Acme(Client):
+    """Just enough of an RFC 8555 client: one account (a P-384 key, one a
+    CSR could legally carry), orders for one device, http-01 answered on
+    our own port."""
 
     def __init__(self, directory, root, tokens):
-        self.ctx = ssl.create_default_context(cafile=root)
-        self.dir = self.get(directory)
         self.tokens = tokens
-        self.key = p384()            # a key a CSR could legally carry
-        nums = self.key.public_key().public_numbers()
-        self.jwk = {"kty": "EC", "crv": "P-384",
-                    "x": b64(nums.x.to_bytes(48, "big")),
-                    "y": b64(nums.y.to_bytes(48, "big"))}
-        canon = json.dumps(self.jwk, sort_keys=True, separators=(",", ":"))
-        self.thumb = b64(hashlib.sha256(canon.encode()).digest())
-        self.kid = None
-        r = self.post(self.dir["newAccount"], {"termsOfServiceAgreed": True})
-        assert r[0] == 201, r
-        self.kid = r[1]["Location"]
-
-    def http(self, method, url, body=None):
-        req = urllib.request.Request(url, data=body, method=method)
-        if body is not None:
-            req.add_header("Content-Type", "application/jose+json")
-        try:
-            with urllib.request.urlopen(req, context=self.ctx,
-                                        timeout=20) as r:
-                return r.status, r.headers, r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers, e.read()
-
-    def get(self, url):
-        return json.loads(self.http("GET", url)[2])
-
-    def post(self, url, payload):
-        nonce = self.http("HEAD", self.dir["newNonce"])[1]["Replay-Nonce"]
-        prot = {"alg": "ES384", "url": url, "nonce": nonce}
-        if self.kid:
-            prot["kid"] = self.kid
-        else:
-            prot["jwk"] = self.jwk
-        p64 = b64(json.dumps(prot).encode())
-        pl64 = "" if payload is None else b64(json.dumps(payload).encode())
-        r, s = decode_dss_signature(self.key.sign(
-            (p64 + "." + pl64).encode(), ec.ECDSA(hashes.SHA384())))
-        body = json.dumps({"protected": p64, "payload": pl64, "signature":
-                           b64(r.to_bytes(48, "big") + s.to_bytes(48, "big"))})
-        status, headers, data = self.http("POST", url, body.encode())
-        return status, headers, json.loads(data) if data else None
+        super().__init__(Http(root), directory, Key(ec.SECP384R1()))
+        assert self.account.status == 201, self.account.body
 
     def ready_order(self):
         """A new order for the device, its authorizations valid."""
-        status, headers, order = self.post(self.dir["newOrder"], {
+        r = self.post(self.dir["newOrder"], {
             "identifiers": [{"type": "dns", "value": DEVICE + ".local"}]})
-        assert status == 201, order
-        url = headers["Location"]
+        order = r.json()
+        assert r.status == 201, order
+        url = r.headers["Location"]
         for az in order["authorizations"]:
-            a = self.post(az, None)[2]
+            a = self.post(az, None).json()
             if a["status"] == "valid":
                 continue
             ch = [c for c in a["challenges"] if c["type"] == "http-01"][0]
-            self.tokens[ch["token"]] = ch["token"] + "." + self.thumb
+            self.tokens[ch["token"]] = ch["token"] + "." + self.key.thumb
             self.post(ch["url"], {})
             for _ in range(100):
-                if self.post(az, None)[2]["status"] != "pending":
+                if self.post(az, None).json()["status"] != "pending":
                     break
                 time.sleep(0.1)
         for _ in range(50):
-            order = self.post(url, None)[2]
+            order = self.post(url, None).json()
             if order["status"] != "pending":
                 break
             time.sleep(0.1)
@@ -171,41 +116,22 @@ class Acme:
     def finalize(self, der):
         """Finalize a fresh order with a CSR; (order, problem or None)."""
         url, order = self.ready_order()
-        status, _, body = self.post(order["finalize"], {"csr": b64(der)})
-        if status >= 400:
+        r = self.post(order["finalize"], {"csr": b64(der)})
+        body = r.json()
+        if r.status >= 400:
             return None, body
         for _ in range(40):
             if body["status"] not in ("processing", "ready"):
                 break
             time.sleep(0.5)
-            body = self.post(url, None)[2]
+            body = self.post(url, None).json()
         return body, body.get("error")
-
-
-class Http01(http.server.BaseHTTPRequestHandler):
-    tokens = {}
-
-    def do_GET(self):
-        tok = self.path.rsplit("/", 1)[-1]
-        if self.path.startswith("/.well-known/acme-challenge/") and \
-                tok in self.tokens:
-            body = self.tokens[tok].encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        else:
-            self.send_error(404)
-
-    def log_message(self, *a):
-        pass
 
 
 class KeyReuse(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Http01)
-        threading.Thread(target=cls.srv.serve_forever, daemon=True).start()
+        cls.srv = serve_http01()
         cls.st = KeyReuseStack(cls.srv.server_address[1])
         cls.work = cls.st.tmp
         cls.acme = Acme(cls.st.env["IOTCA_ACME_DIRECTORY"],
@@ -214,16 +140,7 @@ class KeyReuse(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.srv.shutdown()
-        cls.st.stop()
-        logs = ""
-        for name in ("signer.log", "acmed.log"):
-            try:
-                with open(os.path.join(cls.st.dir, name)) as f:
-                    logs += f.read()
-            except FileNotFoundError:
-                pass
-        subprocess.run(["rm", "-rf", cls.st.tmp])
-        assert "Sanitizer" not in logs and "runtime error" not in logs, logs
+        cls.st.finish(logs=("signer.log", "acmed.log"))
 
     def admin_issue(self, pem):
         """`iotca issue` on admin.sock: (returncode, stdout + stderr)."""
@@ -312,7 +229,7 @@ class KeyReuse(unittest.TestCase):
         self.assertIn("P-256", problem["detail"])
 
     def test_11_acme_account_key_refused(self):
-        order, problem = self.acme.finalize(csr(self.acme.key,
+        order, problem = self.acme.finalize(csr(self.acme.key.priv,
                                                 [DEVICE + ".local"], der=True))
         self.assertIsNotNone(problem, order)
         self.assertEqual(problem["type"], URN + "badCSR", problem)

@@ -114,10 +114,7 @@ class Listings(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.st.stop()
-        log = cls.st.log()
-        subprocess.run(["rm", "-rf", cls.st.tmp])
-        assert "Sanitizer" not in log and "runtime error" not in log, log
+        cls.st.finish()
 
     def iotca(self, *args, ok=True):
         r = subprocess.run([os.path.join(os.environ["IOTCA_BIN"], "iotca"),

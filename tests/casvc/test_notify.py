@@ -14,7 +14,6 @@ The front end's side is spoken on signer.sock; the operator's with `iotca`.
 """
 import json
 import os
-import subprocess
 import sys
 import time
 import unittest
@@ -46,10 +45,7 @@ class Notify(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.st.stop()
-        log = cls.st.log()
-        subprocess.run(["rm", "-rf", cls.st.tmp])
-        assert "Sanitizer" not in log and "runtime error" not in log, log
+        cls.st.finish()
 
     def issue(self, cn, sans, account="acct-N"):
         return call(self.st.signer, {"op": "issue", "account": account,

@@ -11,7 +11,6 @@ accounts for every other refusal.  `iotca audit verify` passes throughout.
 """
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -74,10 +73,7 @@ class Refusals(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.st.stop()
-        log = cls.st.log()
-        shutil.rmtree(cls.st.tmp, ignore_errors=True)
-        assert "Sanitizer" not in log and "runtime error" not in log, log
+        cls.st.finish()
 
     def count(self):
         return int(self.st.sql("SELECT count(*) FROM audit_log"))

@@ -2,13 +2,16 @@
 the signer's sockets.
 
 Stack starts a development stack (scripts/devstack) in a fresh temporary
-directory and stops it; call() sends one JSON request on signer.sock or
-admin.sock and returns the answer; make_csr() writes a key and a CSR with
-openssl.  IOTCA_SRC (the source tree) and IOTCA_BIN (the built binaries) come
-from the environment, as the CMake test definitions set them.
+directory and stops it (finish(): stop, remove, check the logs for sanitizer
+reports); call() sends one JSON request on signer.sock or admin.sock and
+returns the answer; devstack_env() reads the variables a stack's env file
+sets; make_csr() writes a key and a CSR with openssl.  IOTCA_SRC (the
+source tree) and IOTCA_BIN (the built binaries) come from the environment,
+as the CMake test definitions set them.
 """
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -25,6 +28,16 @@ def call(path, req):
         s.connect(path)
         s.send(json.dumps(req).encode())
         return json.loads(s.recv(1 << 17))
+
+
+def devstack_env(stack_dir):
+    """The variables devstack wrote to stack_dir/env, as a dict."""
+    env = {}
+    with open(os.path.join(stack_dir, "env")) as f:
+        for line in f:
+            k, _, v = line.strip().removeprefix("export ").partition("=")
+            env[k] = v
+    return env
 
 
 def make_csr(workdir, cn, sans):
@@ -66,6 +79,20 @@ class Stack:
         subprocess.run([DEVSTACK, "stop", self.dir], check=True,
                        capture_output=True)
 
+    def finish(self, logs=("signer.log",)):
+        """Stop the stack and remove self.tmp; then fail if one of the
+        daemons' logs (names in self.dir) holds a sanitizer report."""
+        self.stop()
+        text = ""
+        for name in logs:
+            try:
+                with open(os.path.join(self.dir, name)) as f:
+                    text += f.read()
+            except FileNotFoundError:
+                pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        assert "Sanitizer" not in text and "runtime error" not in text, text
+
     # The signer alone is stopped and started for the tampering cases: the
     # TPM (and the ACME front end, which a broken log would refuse its
     # server certificate) stay up.
@@ -87,10 +114,7 @@ class Stack:
 
     def start_signer(self):
         env = dict(os.environ)
-        with open(os.path.join(self.dir, "env")) as f:
-            for line in f:
-                k, _, v = line.strip().removeprefix("export ").partition("=")
-                env[k] = v
+        env.update(devstack_env(self.dir))
         with open(os.path.join(self.dir, "signer.log"), "a") as log:
             p = subprocess.Popen([os.path.join(BIN, "iotca-signer"), "-c",
                                   os.path.join(self.dir, "iotca.conf")],
