@@ -42,6 +42,16 @@ struct acmedb {
 	struct cached_stmt	 stmts[STMT_CACHE];
 };
 
+/*
+ * order_id is NULL for a pre-authorization (newAuthz, RFC 8555 7.4.1);
+ * subdomain is RFC 9444 subdomainAuthAllowed.
+ */
+#define AUTHZS_TABLE \
+	" id TEXT PRIMARY KEY, order_id TEXT REFERENCES orders(id)," \
+	" account TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL," \
+	" status TEXT NOT NULL, expires INTEGER NOT NULL," \
+	" subdomain INTEGER NOT NULL DEFAULT 0"
+
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS accounts ("
 	" id TEXT PRIMARY KEY, thumbprint TEXT NOT NULL UNIQUE, jwk TEXT NOT NULL,"
@@ -54,11 +64,12 @@ static const char schema[] =
 	" request TEXT NOT NULL DEFAULT '', asked_at INTEGER NOT NULL DEFAULT 0,"
 	" retry_after INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX IF NOT EXISTS orders_account ON orders(account, created);"
-	"CREATE TABLE IF NOT EXISTS authzs ("
-	" id TEXT PRIMARY KEY, order_id TEXT NOT NULL REFERENCES orders(id),"
-	" account TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,"
-	" status TEXT NOT NULL, expires INTEGER NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS authzs_order ON authzs(order_id);"
+	"CREATE TABLE IF NOT EXISTS authzs (" AUTHZS_TABLE ");"
+	/* Orders that reuse a valid authorization (RFC 8555 7.1.4, RFC 9444). */
+	"CREATE TABLE IF NOT EXISTS order_authzs ("
+	" order_id TEXT NOT NULL REFERENCES orders(id),"
+	" authz_id TEXT NOT NULL REFERENCES authzs(id),"
+	" PRIMARY KEY (order_id, authz_id));"
 	"CREATE TABLE IF NOT EXISTS challenges ("
 	" id TEXT PRIMARY KEY, authz_id TEXT NOT NULL REFERENCES authzs(id),"
 	" type TEXT NOT NULL, token TEXT NOT NULL, status TEXT NOT NULL,"
@@ -70,6 +81,51 @@ static const char schema[] =
 	" order_id TEXT NOT NULL, pem TEXT NOT NULL, chain TEXT NOT NULL,"
 	" ari_id TEXT NOT NULL UNIQUE, not_before INTEGER NOT NULL,"
 	" not_after INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);";
+
+/* Indexes come after migrate_authzs(): rebuilding a table drops its own. */
+static const char indexes[] =
+	"CREATE INDEX IF NOT EXISTS authzs_order ON authzs(order_id);"
+	"CREATE INDEX IF NOT EXISTS authzs_reuse ON authzs(account, type, value,"
+	" status);"
+	"CREATE INDEX IF NOT EXISTS order_authzs_authz ON order_authzs(authz_id);";
+
+/*
+ * Before pre-authorization, authzs had order_id NOT NULL and no subdomain
+ * column.  SQLite cannot drop a NOT NULL in place, so such a table is
+ * rebuilt once (the documented create-copy-drop-rename), with foreign keys
+ * off as SQLite requires; a table that has the column is left alone.
+ */
+static int
+migrate_authzs(sqlite3 *db, char **msg)
+{
+	sqlite3_stmt *st;
+	int rc, has;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('authzs')"
+	    " WHERE name = 'subdomain'", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	has = rc == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -1;
+	if (has)
+		return 0;
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE;"
+	    "CREATE TABLE authzs_v2 (" AUTHZS_TABLE ");"
+	    "INSERT INTO authzs_v2 (id, order_id, account, type, value, status,"
+	    " expires) SELECT id, order_id, account, type, value, status, expires"
+	    " FROM authzs;"
+	    "DROP TABLE authzs;"
+	    "ALTER TABLE authzs_v2 RENAME TO authzs;"
+	    "COMMIT;", NULL, NULL, msg) != SQLITE_OK) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	log_msg(LOG_NOTICE, "acme.db: authorizations table upgraded for "
+	    "pre-authorization");
+	return 0;
+}
 
 static int
 db_fail(struct acmedb *d, const char *what)
@@ -119,9 +175,13 @@ acmedb_open(const char *path, struct acmedb **out, char *err, size_t errlen)
 		goto fail;
 	}
 	if (sqlite3_busy_timeout(d->db, 5000) != SQLITE_OK ||
-	    sqlite3_exec(d->db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"
+	    sqlite3_exec(d->db, "PRAGMA journal_mode=WAL;"
 	    "PRAGMA synchronous=NORMAL;", NULL, NULL, &msg) != SQLITE_OK ||
-	    sqlite3_exec(d->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+	    sqlite3_exec(d->db, schema, NULL, NULL, &msg) != SQLITE_OK ||
+	    migrate_authzs(d->db, &msg) == -1 ||
+	    sqlite3_exec(d->db, indexes, NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(d->db, "PRAGMA foreign_keys=ON;", NULL, NULL,
+	    &msg) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, msg != NULL ? msg :
 		    sqlite3_errmsg(d->db));
 		sqlite3_free(msg);
@@ -484,10 +544,14 @@ fill_order(sqlite3_stmt *st, void *out)
 static int
 insert_authz(struct acmedb *d, const struct authz *a)
 {
+	if (a->linked)
+		return run(d, prep(d, "INSERT INTO order_authzs (order_id,"
+		    " authz_id) VALUES (?, ?)", "ss", a->order_id, a->id), 0);
 	return run(d, prep(d, "INSERT INTO authzs (id, order_id, account, type,"
-	    " value, status, expires) VALUES (?, ?, ?, ?, ?, ?, ?)", "ssssssi",
-	    a->id, a->order_id, a->account, a->type, a->value, a->status,
-	    (int64_t)a->expires), 0);
+	    " value, status, expires, subdomain) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	    "ssssssii", a->id, a->order_id[0] != '\0' ? a->order_id : NULL,
+	    a->account, a->type, a->value, a->status, (int64_t)a->expires,
+	    (int64_t)(a->subdomain != 0)), 0);
 }
 
 static int
@@ -514,6 +578,24 @@ order_insert(struct acmedb *d, const struct order *o, const struct authz *az,
 		    (int64_t)o->expires, o->replaces), 0);
 		for (i = 0; rc == 0 && i < naz; i++)
 			rc = insert_authz(d, &az[i]);
+		for (i = 0; rc == 0 && i < nch; i++)
+			rc = insert_chall(d, &ch[i]);
+		rc = end(d, rc);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return rc;
+}
+
+int
+authz_insert(struct acmedb *d, const struct authz *az, const struct chall *ch,
+    size_t nch)
+{
+	size_t i;
+	int rc;
+
+	pthread_mutex_lock(&d->lock);
+	if ((rc = begin(d)) == 0) {
+		rc = insert_authz(d, az);
 		for (i = 0; rc == 0 && i < nch; i++)
 			rc = insert_chall(d, &ch[i]);
 		rc = end(d, rc);
@@ -643,7 +725,8 @@ order_issued(struct acmedb *d, const char *order_id, struct cert *c)
 
 /* ---- authorizations and challenges ---------------------------------------- */
 
-#define AUTHZ_COLS "id, order_id, account, type, value, status, expires"
+#define AUTHZ_COLS "id, order_id, account, type, value, status, expires," \
+	" subdomain"
 
 static int
 fill_authz(sqlite3_stmt *st, void *out)
@@ -657,6 +740,7 @@ fill_authz(sqlite3_stmt *st, void *out)
 	copy_text(a->value, sizeof(a->value), st, 4);
 	copy_text(a->status, sizeof(a->status), st, 5);
 	a->expires = sqlite3_column_int64(st, 6);
+	a->subdomain = sqlite3_column_int(st, 7) != 0;
 	return 0;
 }
 
@@ -704,8 +788,26 @@ authzs_of_order(struct acmedb *d, const char *order_id, struct authz *out,
 
 	pthread_mutex_lock(&d->lock);
 	rc = many_rows(d, prep(d, "SELECT " AUTHZ_COLS " FROM authzs WHERE"
-	    " order_id = ? ORDER BY rowid", "s", order_id), fill_authz, out,
-	    sizeof(*out), max, n);
+	    " order_id = ? OR id IN (SELECT authz_id FROM order_authzs WHERE"
+	    " order_id = ?) ORDER BY rowid", "ss", order_id, order_id),
+	    fill_authz, out, sizeof(*out), max, n);
+	pthread_mutex_unlock(&d->lock);
+	return rc;
+}
+
+int
+authz_find_valid(struct acmedb *d, const char *account, const char *type,
+    const char *value, int subdomain, int64_t until, struct authz *a)
+{
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	pthread_mutex_lock(&d->lock);
+	rc = one_row(d, prep(d, "SELECT " AUTHZ_COLS " FROM authzs WHERE"
+	    " account = ? AND type = ? AND value = ? AND status = 'valid' AND"
+	    " expires > ? AND subdomain >= ? ORDER BY expires DESC LIMIT 1",
+	    "sssii", account, type, value, until, (int64_t)(subdomain != 0)),
+	    fill_authz, a);
 	pthread_mutex_unlock(&d->lock);
 	return rc;
 }

@@ -59,6 +59,9 @@ struct authz {
 	char	 value[IDENT_LEN];
 	char	 status[STATUS_LEN];	/* pending valid invalid deactivated expired */
 	int64_t	 expires;
+	int	 subdomain;		/* RFC 9444 subdomainAuthAllowed */
+	int	 linked;		/* order_insert: an existing, valid
+					 * authorization the order reuses */
 };
 
 struct chall {
@@ -102,7 +105,8 @@ int	 acct_set_status(struct acmedb *, const char *id, const char *status);
 int	 acct_set_key(struct acmedb *, const char *id, const char *thumb,
 	    const char *jwk);
 
-/* Insert an order with its authorizations and their challenges at once. */
+/* Insert an order with its authorizations and their challenges at once;
+ * an authorization marked linked is only linked to the order. */
 int	 order_insert(struct acmedb *, const struct order *,
 	    const struct authz *, size_t nauthz,
 	    const struct chall *, size_t nchall);
@@ -126,7 +130,14 @@ int	 order_replacing(struct acmedb *, const char *certid);
 /* The certificate becomes the order's: cert row inserted, order valid. */
 int	 order_issued(struct acmedb *, const char *order_id, struct cert *);
 
+/* A pre-authorization (newAuthz): order_id "" stores NULL. */
+int	 authz_insert(struct acmedb *, const struct authz *,
+	    const struct chall *, size_t nchall);
 int	 authz_get(struct acmedb *, const char *id, struct authz *);
+/* The account's valid authorization of type/value expiring after until,
+ * with subdomainAuthAllowed if subdomain; NOTFOUND if none. */
+int	 authz_find_valid(struct acmedb *, const char *account, const char *type,
+	    const char *value, int subdomain, int64_t until, struct authz *);
 int	 authzs_of_order(struct acmedb *, const char *order_id,
 	    struct authz *out, size_t max, size_t *n);
 

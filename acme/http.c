@@ -49,6 +49,7 @@ static const struct route routes[] = {
 	{ PATH_NONCE, 0, M_GET | M_HEAD, "GET, HEAD", AUTH_NONE, res_nonce, LIM_NONE },
 	{ PATH_NEWACCT, 0, M_POST, "POST", AUTH_JWK, res_new_account, LIM_NEWACCT },
 	{ PATH_NEWORDER, 0, M_POST, "POST", AUTH_KID, res_new_order, LIM_ORDERS },
+	{ PATH_NEWAUTHZ, 0, M_POST, "POST", AUTH_KID, res_new_authz, LIM_ORDERS },
 	{ PATH_REVOKE, 0, M_POST, "POST", AUTH_EITHER, res_revoke, LIM_NONE },
 	{ PATH_KEYCHANGE, 0, M_POST, "POST", AUTH_KID, res_key_change, LIM_NONE },
 	{ PATH_ARI "/", 1, M_GET | M_HEAD, "GET, HEAD", AUTH_NONE, res_renewal_info, LIM_NONE },

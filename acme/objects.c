@@ -154,6 +154,8 @@ authz_json(const struct acmed *a, const struct authz *az,
 	    "value", az->value, "status", authz_status_now(az, time(NULL)))) == NULL)
 		return NULL;
 	if (set_time(o, "expires", az->expires) == -1 ||
+	    (az->subdomain && json_object_set_new(o, "subdomainAuthAllowed",
+	    json_true()) == -1) ||
 	    (arr = json_array()) == NULL ||
 	    json_object_set_new(o, "challenges", arr) == -1)
 		goto fail;

@@ -27,7 +27,7 @@ directory_meta(const struct acmed *a)
 	json_t *meta;
 
 	if ((meta = json_pack("{s:b, s:b}", "externalAccountRequired", 0,
-	    "subdomainAuthAllowed", 0)) == NULL)
+	    "subdomainAuthAllowed", 1)) == NULL)
 		return NULL;
 	if ((a->acme.tos_url != NULL && json_object_set_new(meta,
 	    "termsOfService", json_string(a->acme.tos_url)) == -1) ||
@@ -50,6 +50,7 @@ res_directory(struct req *r, struct resp *rs)
 	if (set_url(dir, a, "newNonce", PATH_NONCE) == -1 ||
 	    set_url(dir, a, "newAccount", PATH_NEWACCT) == -1 ||
 	    set_url(dir, a, "newOrder", PATH_NEWORDER) == -1 ||
+	    set_url(dir, a, "newAuthz", PATH_NEWAUTHZ) == -1 ||
 	    set_url(dir, a, "revokeCert", PATH_REVOKE) == -1 ||
 	    set_url(dir, a, "keyChange", PATH_KEYCHANGE) == -1 ||
 	    set_url(dir, a, "renewalInfo", PATH_ARI) == -1 ||

@@ -28,6 +28,7 @@
 struct ident {
 	char	type[8];
 	char	value[IDENT_LEN];
+	char	ancestor[IDENT_LEN];	/* RFC 9444 ancestorDomain, or "" */
 };
 
 /* ---- newOrder --------------------------------------------------------------- */
@@ -43,6 +44,40 @@ add_subproblem(json_t *subs, const char *type, const char *detail,
 		return -1;
 	}
 	return json_array_append_new(subs, p);
+}
+
+/* 1 if anc is a proper ancestor of name, comparing whole labels. */
+static int
+under_ancestor(const char *name, const char *anc)
+{
+	size_t ln = strlen(name), la = strlen(anc);
+
+	return la > 0 && ln > la + 1 && name[ln - la - 1] == '.' &&
+	    strcmp(name + ln - la, anc) == 0;
+}
+
+/* RFC 9444 4: "ancestorDomain" names a proper ancestor of a dns name. */
+static int
+check_ancestor(const json_t *id, struct ident *out, json_t *subs)
+{
+	const json_t *j = json_object_get(id, "ancestorDomain");
+	const char *anc = json_string_value(j);
+	size_t i;
+
+	if (j == NULL)
+		return 0;
+	if (anc == NULL || strcmp(out->type, "dns") != 0 ||
+	    strlen(anc) >= sizeof(out->ancestor))
+		return add_subproblem(subs, "malformed", "\"ancestorDomain\" "
+		    "must be a string, on a dns identifier", id) == -1 ? -1 : 1;
+	for (i = 0; anc[i] != '\0'; i++)
+		out->ancestor[i] = (char)tolower((unsigned char)anc[i]);
+	out->ancestor[i] = '\0';
+	if (!under_ancestor(out->value, out->ancestor))
+		return add_subproblem(subs, "malformed", "\"ancestorDomain\" "
+		    "is not an ancestor of the name (whole labels)", id) == -1 ?
+		    -1 : 1;
+	return 0;
 }
 
 /* Check one identifier against policy; 0 ok, 1 refused (subproblem added). */
@@ -77,7 +112,7 @@ check_ident(struct acmed *a, const json_t *id, struct ident *out, json_t *subs)
 		return add_subproblem(subs, "unsupportedIdentifier", "only dns "
 		    "and ip identifiers are supported", id) == -1 ? -1 : 1;
 	snprintf(out->type, sizeof(out->type), "%s", type);
-	return 0;
+	return check_ancestor(id, out, subs);
 }
 
 /* Answer refused identifiers: one gets its own problem, several get
@@ -226,15 +261,56 @@ add_chall(struct chall *ch, size_t *n, const char *authz_id, const char *type)
 	return acmedb_new_id(c->id) == -1 || new_token(c->token) == -1 ? -1 : 0;
 }
 
-/* Build and store the order, one authorization per identifier. */
+/*
+ * A valid authorization of this account the order can reuse for id, lasting
+ * beyond the order: the same name, or (RFC 9444) an ancestor authorized with
+ * subdomainAuthAllowed, only the one named by ancestorDomain if given.
+ * 0 found, ACMEDB_NOTFOUND, -1 error.
+ */
+static int
+reusable_authz(struct req *r, const struct order *o, const struct ident *id,
+    struct authz *az)
+{
+	const char *p;
+	int rc;
+
+	rc = authz_find_valid(r->a->db, o->account, id->type, id->value, 0,
+	    o->expires, az);
+	if (rc != ACMEDB_NOTFOUND || strcmp(id->type, "dns") != 0)
+		return rc;
+	if (id->ancestor[0] != '\0')
+		return authz_find_valid(r->a->db, o->account, "dns",
+		    id->ancestor, 1, o->expires, az);
+	/* Each ancestor in turn, by whole labels. */
+	for (p = strchr(id->value, '.'); p != NULL; p = strchr(p + 1, '.'))
+		if ((rc = authz_find_valid(r->a->db, o->account, "dns", p + 1, 1,
+		    o->expires, az)) != ACMEDB_NOTFOUND)
+			return rc;
+	return ACMEDB_NOTFOUND;
+}
+
+/*
+ * Build and store the order, one authorization per identifier: a valid one
+ * reused, or a new one.  Ready at once if every identifier reuses one.
+ */
 static int
 store_order(struct req *r, struct order *o, const struct ident *ids, size_t n)
 {
 	struct authz az[ORDER_MAX_IDENTS];
 	struct chall ch[ORDER_MAX_IDENTS * AUTHZ_MAX_CHALLS];
-	size_t i, nch = 0;
+	size_t i, nch = 0, reused = 0;
+	int rc;
 
 	for (i = 0; i < n; i++) {
+		if ((rc = reusable_authz(r, o, &ids[i], &az[i])) == -1)
+			return -1;
+		if (rc == 0) {
+			az[i].linked = 1;
+			snprintf(az[i].order_id, sizeof(az[i].order_id), "%s",
+			    o->id);
+			reused++;
+			continue;
+		}
 		memset(&az[i], 0, sizeof(az[i]));
 		if (acmedb_new_id(az[i].id) == -1)
 			return -1;
@@ -253,6 +329,8 @@ store_order(struct req *r, struct order *o, const struct ident *ids, size_t n)
 		    add_chall(ch, &nch, az[i].id, "dns-01") == -1)
 			return -1;
 	}
+	if (reused == n)
+		snprintf(o->status, sizeof(o->status), "ready");
 	return order_insert(r->a->db, o, az, n, ch, nch) == 0 ? 0 : -1;
 }
 

@@ -9,6 +9,8 @@
 
 #include "http.h"
 
+#define PATH_NEWAUTHZ	"/acme/new-authz"	/* RFC 8555 7.4.1 */
+
 /* res_directory.c */
 int	res_directory(struct req *, struct resp *);
 int	res_root(struct req *, struct resp *);
@@ -21,6 +23,7 @@ int	res_key_change(struct req *, struct resp *);
 int	res_new_order(struct req *, struct resp *);
 int	res_order(struct req *, struct resp *);
 /* res_authz.c */
+int	res_new_authz(struct req *, struct resp *);
 int	res_authz(struct req *, struct resp *);
 int	res_chall(struct req *, struct resp *);
 /* res_cert.c */

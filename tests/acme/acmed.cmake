@@ -37,3 +37,12 @@ foreach(part idle ratelimit)
     ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
     TIMEOUT 120 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
 endforeach()
+
+# Pre-authorization (tests/acme/acmed_preauth.py): newAuthz, RFC 9444
+# subdomain authorizations validated by dns-01 against a loopback BIND, and
+# the reuse of valid authorizations by later orders.
+add_test(NAME acmed-preauth
+         COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/acmed_preauth.py)
+set_tests_properties(acmed-preauth PROPERTIES
+  ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
+  TIMEOUT 180 RUN_SERIAL TRUE)
