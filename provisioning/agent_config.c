@@ -131,6 +131,8 @@ handler(void *user, const char *section, const char *name, const char *v)
 		return set_bool(st, &c->dhcp, name, v);
 	if (strcmp(name, "dhcp_timeout") == 0)
 		return set_int(st, &c->dhcp_timeout, name, v, 1, 120);
+	if (strcmp(name, "dhcp_lease_file") == 0)
+		return set_path(st, &c->dhcp_lease_file, name, v);
 	if (strcmp(name, "enterprise") == 0) {
 		if (!set_int(st, &n, name, v, 1, INT_MAX))
 			return 0;
@@ -174,6 +176,7 @@ agent_config_free(struct agent_config *c)
 	free(c->domain);
 	free(c->resolver);
 	free(c->ssid);
+	free(c->dhcp_lease_file);
 	free(c->http01_address);
 	free(c->cert_file);
 	free(c->key_file);

@@ -20,6 +20,7 @@ struct agent_config {
 	char		*ssid;		/* NULL: not wireless, or unknown */
 	int		 dhcp;		/* send a DHCPINFORM (default 1) */
 	int		 dhcp_timeout;	/* seconds, default 6 */
+	char		*dhcp_lease_file;	/* NULL: none; read before DHCPINFORM */
 	uint32_t	 enterprise;	/* default 55357 */
 	int		 suboption;	/* default 1 */
 	int		 public_network;	/* 1: never look for a server here */

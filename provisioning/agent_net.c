@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "agent_net.h"
+#include "agent_lease.h"
 #include "dhcpinform.h"
 
 /* The first line of a small file, without its newline. */
@@ -170,6 +172,57 @@ network_key(struct agent_net *n)
 		snprintf(n->key + 2 * i, 3, "%02x", md[i]);
 }
 
+/* Append to the note that the agent logs after identifying the network. */
+static void __attribute__((format(printf, 2, 3)))
+note(struct agent_net *n, const char *fmt, ...)
+{
+	size_t used = strlen(n->dhcp_note);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(n->dhcp_note + used, sizeof(n->dhcp_note) - used, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The lease file a DHCP client wrote: 1 if its option 125 names the
+ * server (then no DHCPINFORM is sent), else 0 with the reason in the note
+ * and the caller falls back to its own DHCPINFORM.
+ */
+static int
+from_lease(const struct agent_config *cfg, struct agent_net *n)
+{
+	struct agent_lease l;
+	const char *next = cfg->dhcp ? "asking with DHCPINFORM" :
+	    "no DHCPINFORM (dhcp = false)";
+	char lerr[256];
+	int rc;
+
+	rc = agent_lease_read(cfg->dhcp_lease_file, &l, lerr, sizeof(lerr));
+	if (rc == -1) {
+		note(n, "lease: %s; %s; ", lerr, next);
+		return 0;
+	}
+	if (rc == 0) {
+		note(n, "lease: %s has no option 125; %s; ",
+		    cfg->dhcp_lease_file, next);
+		return 0;
+	}
+	rc = disc_parse_vivso(l.opt125, l.opt125_len, cfg->enterprise,
+	    (uint8_t)cfg->suboption, n->server_name, lerr, sizeof(lerr));
+	if (rc != 1) {
+		n->server_name[0] = '\0';
+		note(n, "lease: %s: %s; %s; ", cfg->dhcp_lease_file,
+		    rc == 0 ? "option 125 has no server for our enterprise and "
+		    "sub-option" : lerr, next);
+		return 0;
+	}
+	if (cfg->domain == NULL)
+		snprintf(n->domain, sizeof(n->domain), "%s", l.domain);
+	note(n, "lease: %s: option 125 names the server", cfg->dhcp_lease_file);
+	return 1;
+}
+
 int
 agent_net_identify(const struct agent_config *cfg, struct agent_net *n,
     char *err, size_t errlen)
@@ -193,6 +246,8 @@ agent_net_identify(const struct agent_config *cfg, struct agent_net *n,
 		    "wireless, SSID unknown (set ssid): ");
 	if (cfg->resolver != NULL)
 		snprintf(n->resolver, sizeof(n->resolver), "%s", cfg->resolver);
+	if (cfg->dhcp_lease_file != NULL && from_lease(cfg, n) == 1)
+		goto done;
 	if (cfg->dhcp) {
 		o.ifname = cfg->interface;
 		o.enterprise = cfg->enterprise;
@@ -227,6 +282,7 @@ agent_net_identify(const struct agent_config *cfg, struct agent_net *n,
 				    "dhcp: no option 125");
 		}
 	}
+done:
 	if (cfg->domain != NULL)
 		snprintf(n->domain, sizeof(n->domain), "%s", cfg->domain);
 	network_key(n);

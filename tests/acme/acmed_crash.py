@@ -269,8 +269,11 @@ try:
     url, order = ready_order(client, device)
     kill_in_window(client, [(device, url, order)])
     serial = serials_for(device)[0]
+    # The signer's own spelling of the serial (whole bytes: a leading 0
+    # nibble stays), not a re-formatting of the number.
+    text = [c["serial"] for c in signer_certs() if c["device_id"] == device][0]
     subprocess.run([os.path.join(BIN, "iotca"), "--config",
-                    env["IOTCA_CONFIG"], "revoke", "%X" % serial, "--reason",
+                    env["IOTCA_CONFIG"], "revoke", text, "--reason",
                     "keyCompromise"], check=True, capture_output=True)
     start_acmed()
     o = poll_until_done(client, url)

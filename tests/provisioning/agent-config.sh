@@ -34,6 +34,7 @@ refuse "bad vendor_prefix" "vendor_prefix must be lower-case" "[agent]" "vendor_
 refuse "port out of range" "http01_port must be a number from 1 to 65535" "[agent]" "http01_port = 70000"
 refuse "not a number" "dhcp_timeout must be a number" "[agent]" "dhcp_timeout = 5s"
 refuse "bad boolean" "public must be true or false" "[agent]" "public = maybe"
+refuse "relative lease file" "dhcp_lease_file must be an absolute path" "[agent]" "dhcp_lease_file = udhcpc.lease"
 refuse "relative hook" "reload_command must be an absolute path" "[agent]" "reload_command = reload.sh"
 refuse "empty value" "resolver is empty" "[agent]" "resolver ="
 refuse "long interface" "interface is not an interface name" "[agent]" "interface = a-very-long-interface-name"

@@ -19,7 +19,8 @@
 # name) is refused, the notify hook runs, the certificate stays; SIGTERM
 # stops every agent with status 0.  Also: a network announcing nothing
 # (exit 3), a second pass (same account, nothing ordered), SIGHUP, rename
-# (old certificate revoked, new name issued) and reset.
+# (old certificate revoked, new name issued), reset, and option 125 read
+# from a lease file in busybox udhcpc's format.
 #
 # Addresses 10.77.0.0/24 exist only inside the namespaces.  Needs root;
 # exits 77 when namespaces cannot be made.  AGENT_LAN_DEVICES sets N (default 3;
@@ -248,6 +249,42 @@ refusal directory-not-json nojson.test 1 "directory: "
 refusal no-server none.test 3 "no ACME server: no DHCP option, no DNS-SD record in none.test"
 refusal public-network "lan.test
 public = true" 1 "refused: eth0 is configured as a public network"
+
+# --- the DHCP option from a DHCP client's lease file ---------------------------------------
+# What a busybox udhcpc hook running "env >FILE" writes (opt125=HEX of the
+# payload, no domain here): the agent, without DHCPINFORM and without a
+# domain, can find the server only through that file.  A file with bad hex
+# is refused with a line and the agent asks with DHCPINFORM instead.
+mkdir -p "$dir/x-lease"
+{
+	printf 'interface=eth0\nip=10.77.0.201\nsubnet=255.255.255.0\nrouter=10.77.0.1\n'
+	printf 'opt125=%s\n' "$(python3 -c 'import sys; n=b"ca.lan.test"; d=bytes([1,len(n)])+n
+sys.stdout.write((bytes([0,0,0xd8,0x3d,len(d)])+d).hex())')"
+} >"$dir/x-lease/udhcpc.env"
+agent_conf "$dir/x-lease" "dhcp = false
+resolver = 10.77.0.1
+dhcp_lease_file = $dir/x-lease/udhcpc.env
+root_export = $dir/x-lease/root.pem"
+ip netns exec "$x" "$bin/iotca-agent" -c "$dir/x-lease/agent.conf" trust \
+	>/dev/null 2>"$dir/x-lease/log"; rc=$?
+sed 's/^/    /' "$dir/x-lease/log"
+if [ $rc = 0 ] && grep -q "lease: $dir/x-lease/udhcpc.env: option 125 names the server" \
+   "$dir/x-lease/log" && cmp -s "$dir/x-lease/root.pem" "$dir/app/root.pem"; then
+	ok "lease file: the server from opt125, no DHCPINFORM, root pinned"
+else
+	bad "lease file: status $rc"
+fi
+printf 'interface=eth0\nopt125=0000d83g\n' >"$dir/x-lease/bad.env"
+agent_conf "$dir/x-lease-bad" "dhcp_lease_file = $dir/x-lease/bad.env"
+ip netns exec "$x" "$bin/iotca-agent" -c "$dir/x-lease-bad/agent.conf" trust \
+	>/dev/null 2>"$dir/x-lease-bad/log"; rc=$?
+sed 's/^/    /' "$dir/x-lease-bad/log"
+if [ $rc = 0 ] && grep -q "bad.env:2: opt125 has a character that is not a hex digit.*asking with DHCPINFORM; dhcp: option 125 names the server" \
+   "$dir/x-lease-bad/log"; then
+	ok "lease file with bad hex: refused with a line, the server found by DHCPINFORM"
+else
+	bad "lease file with bad hex: status $rc"
+fi
 
 # --- rename (draft 4.7) and reset (4.5), beside the idle daemons ------------------------------
 if [ "$n" -ge 3 ]; then
