@@ -7,8 +7,9 @@
  * /proc/net/arp), the Wi-Fi SSID when known and the DHCP domain; its key,
  * the first 16 hex digits of SHA-256 over those four, names the
  * network's state directory.  Discovery runs in the draft's order: the
- * DHCP V-I option (our own DHCPINFORM), then DNS-SD through the unicast
- * resolver; never mDNS.  Errors come back in err; nothing is printed.
+ * DHCP V-I option (from dhcp_lease_file where configured, else our own
+ * DHCPINFORM), then DNS-SD through the unicast resolver; never mDNS.
+ * Errors come back in err; nothing is printed.
  */
 #ifndef IOTCA_AGENT_NET_H
 #define IOTCA_AGENT_NET_H
