@@ -24,11 +24,6 @@ refusal_type(const char *code)
 	    "rejectedIdentifier" };
 	size_t i;
 
-	/* RFC 8555 7.4: a CSR refused for its key is a bad CSR to the
-	 * client (badPublicKey is about the JWS key), whatever an older
-	 * signer calls it. */
-	if (strcmp(code, "badPublicKey") == 0)
-		return "badCSR";
 	/* approvalDenied: the operator said no; alreadyRevoked: the order's
 	 * certificate, issued while its answer was lost, was revoked since. */
 	if (strcmp(code, "approvalDenied") == 0 ||

@@ -22,8 +22,8 @@
 #define PROTO_E_BAD_REQUEST	"badRequest"	/* op known, arguments wrong */
 #define PROTO_E_NOT_FOUND	"notFound"
 #define PROTO_E_INTERNAL	"internal"
-/* policy refusals carry the ACME type: badCSR, badPublicKey,
- * badSignatureAlgorithm, rejectedIdentifier */
+/* policy refusals carry the ACME type: badCSR, badSignatureAlgorithm,
+ * rejectedIdentifier (a CSR's key is badCSR: badPublicKey is the JWS's) */
 
 enum proto_rc {
 	PROTO_OK = 0,

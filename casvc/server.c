@@ -1854,7 +1854,7 @@ static int
 is_refusal(const char *code)
 {
 	static const char *const codes[] = { PROTO_E_UNAUTHORIZED, "badCSR",
-	    "badPublicKey", "badSignatureAlgorithm", "rejectedIdentifier",
+	    "badSignatureAlgorithm", "rejectedIdentifier",
 	    "approvalDenied", PROTO_E_BAD_REQUEST };
 	size_t i;
 
