@@ -451,7 +451,12 @@ one_request(const uint8_t *data, size_t size)
 	expand_path(pathp, plen, &path);
 	if (path.len == 0)
 		buf_str(&path, "/");
-	head_only = mlen == 4 && memcmp(method, "HEAD", 4) == 0;
+	/*
+	 * The server reads the method up to the first space or tab, so
+	 * "HEAD x" is a HEAD request with the rest taken as the target.
+	 */
+	head_only = mlen >= 4 && memcmp(method, "HEAD", 4) == 0 &&
+	    (mlen == 4 || method[4] == ' ' || method[4] == '\t');
 
 	buf_add(&req, method, mlen);
 	buf_str(&req, " ");
