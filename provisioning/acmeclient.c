@@ -78,6 +78,13 @@ struct acme_order {
 	char		**names;
 	size_t		 nnames;
 	EVP_PKEY	*key;		/* the certificate's key, after finalize */
+	long		 retry_after;	/* of the latest response; -1 if none */
+};
+
+struct acme_authz {
+	char		*url;
+	json_t		*obj;		/* the latest authorization object */
+	long		 retry_after;	/* of the latest response; -1 if none */
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -1006,6 +1013,7 @@ acme_order_new(struct acme_client *c, const char *const *names, size_t n,
 	}
 	if ((o->url = strdup(r.location)) == NULL)
 		goto nomem;
+	o->retry_after = r.retry_after;
 	json_decref(p);
 	free(payload);
 	response_reset(&r);
@@ -1402,6 +1410,453 @@ acme_order_certificate(struct acme_client *c, struct acme_order *o, char **pem,
 fail:
 	response_reset(&r);
 	return -1;
+}
+
+/* ----------------------------------------------------- orders step by step */
+
+/* The order's names, from its identifiers (for make_csr). */
+static int
+order_names_from_obj(struct acme_order *o)
+{
+	json_t	*ids = json_object_get(o->obj, "identifiers"), *id;
+	size_t	 i, n = json_array_size(ids);
+
+	if (n == 0 || (o->names = calloc(n, sizeof(*o->names))) == NULL)
+		return -1;
+	json_array_foreach(ids, i, id) {
+		const char *v = json_string_value(json_object_get(id, "value"));
+
+		if (v == NULL || (o->names[i] = strdup(v)) == NULL)
+			return -1;
+		o->nnames++;
+	}
+	return 0;
+}
+
+/* An order object has what the steps below rely on. */
+static int
+order_obj_ok(const json_t *obj)
+{
+	return json_is_string(json_object_get(obj, "status")) &&
+	    json_is_array(json_object_get(obj, "authorizations")) &&
+	    json_is_string(json_object_get(obj, "finalize"));
+}
+
+struct acme_order *
+acme_order_load(struct acme_client *c, const char *url, struct acme_error *err)
+{
+	struct response	 r = { 0 };
+	struct acme_order *o;
+
+	if (acme_account_ensure(c, err) == -1)
+		return NULL;
+	if ((o = calloc(1, sizeof(*o))) == NULL ||
+	    (o->url = strdup(url)) == NULL) {
+		set_err(err, 0, "", "out of memory");
+		goto fail;
+	}
+	if ((o->obj = acme_post_json(c, url, NULL, &r, err)) == NULL)
+		goto fail;
+	if (!order_obj_ok(o->obj)) {
+		set_err(err, r.status, "", "%s: not an order (no status, "
+		    "authorizations or finalize)", url);
+		goto fail;
+	}
+	if (order_names_from_obj(o) == -1) {
+		set_err(err, r.status, "", "%s: the order's identifiers are "
+		    "unusable", url);
+		goto fail;
+	}
+	o->retry_after = r.retry_after;
+	response_reset(&r);
+	return o;
+fail:
+	response_reset(&r);
+	acme_order_free(o);
+	return NULL;
+}
+
+int
+acme_order_refresh(struct acme_client *c, struct acme_order *o,
+    struct acme_error *err)
+{
+	struct response	 r = { 0 };
+	json_t		*obj;
+
+	if ((obj = acme_post_json(c, o->url, NULL, &r, err)) == NULL)
+		goto fail;
+	if (!order_obj_ok(obj)) {
+		json_decref(obj);
+		set_err(err, r.status, "", "%s: not an order", o->url);
+		goto fail;
+	}
+	order_set(o, obj);
+	o->retry_after = r.retry_after;
+	response_reset(&r);
+	return 0;
+fail:
+	response_reset(&r);
+	return -1;
+}
+
+size_t
+acme_order_authz_count(const struct acme_order *o)
+{
+	return json_array_size(json_object_get(o->obj, "authorizations"));
+}
+
+const char *
+acme_order_authz_url(const struct acme_order *o, size_t i)
+{
+	return json_string_value(json_array_get(json_object_get(o->obj,
+	    "authorizations"), i));
+}
+
+long
+acme_order_retry_after(const struct acme_order *o)
+{
+	return o->retry_after;
+}
+
+int
+acme_order_finalize_csr(struct acme_client *c, struct acme_order *o,
+    const unsigned char *csr_der, size_t csr_len, struct acme_error *err)
+{
+	struct response	 r = { 0 };
+	const char	*fin;
+	char		*csr64 = NULL, *payload = NULL;
+	json_t		*obj;
+	int		 rc = -1;
+
+	if (csr_der == NULL || csr_len == 0) {
+		set_err(err, 0, "", "no CSR to finalize order %s with", o->url);
+		return -1;
+	}
+	if ((fin = json_string_value(json_object_get(o->obj, "finalize"))) ==
+	    NULL) {
+		set_err(err, 0, "", "order %s has no finalize URL", o->url);
+		return -1;
+	}
+	if ((csr64 = b64url_encode(csr_der, csr_len)) == NULL ||
+	    asprintf(&payload, "{\"csr\":\"%s\"}", csr64) == -1) {
+		payload = NULL;
+		set_err(err, 0, "", "out of memory");
+		goto out;
+	}
+	if ((obj = acme_post_json(c, fin, payload, &r, err)) == NULL)
+		goto out;
+	if (!order_obj_ok(obj)) {
+		json_decref(obj);
+		set_err(err, r.status, "", "%s: the answer is not an order", fin);
+		goto out;
+	}
+	order_set(o, obj);
+	o->retry_after = r.retry_after;
+	rc = 0;
+out:
+	free(csr64);
+	free(payload);
+	response_reset(&r);
+	return rc;
+}
+
+void
+acme_order_problem(const struct acme_order *o, struct acme_error *err)
+{
+	char	fallback[URL_MAX + 32];
+
+	snprintf(fallback, sizeof(fallback), "order %s is %s", o->url,
+	    acme_order_status(o) ? acme_order_status(o) : "without status");
+	set_problem(err, 0, json_object_get(o->obj, "error"), fallback);
+}
+
+/* ---------------------------------------------------------- authorizations */
+
+int
+acme_has_new_authz(struct acme_client *c)
+{
+	struct acme_error err;
+
+	return acme_directory(c, &err) == 0 && dir_url(c, "newAuthz") != NULL;
+}
+
+int
+acme_has_subdomain_auth(struct acme_client *c)
+{
+	return acme_has_new_authz(c) && json_is_true(json_object_get(
+	    json_object_get(c->dir, "meta"), "subdomainAuthAllowed"));
+}
+
+void
+acme_authz_free(struct acme_authz *a)
+{
+	if (a == NULL)
+		return;
+	free(a->url);
+	json_decref(a->obj);
+	free(a);
+}
+
+static int
+authz_obj_ok(const json_t *obj)
+{
+	const json_t *id = json_object_get(obj, "identifier");
+
+	return json_is_string(json_object_get(obj, "status")) &&
+	    json_is_string(json_object_get(id, "value")) &&
+	    json_is_array(json_object_get(obj, "challenges"));
+}
+
+struct acme_authz *
+acme_authz_new(struct acme_client *c, const char *name, int subdomains,
+    struct acme_error *err)
+{
+	struct response	 r = { 0 };
+	struct acme_authz *a = NULL;
+	json_t		*p = NULL, *id;
+	char		*payload = NULL;
+	const char	*url;
+
+	if (acme_account_ensure(c, err) == -1)
+		return NULL;
+	if ((url = dir_url(c, "newAuthz")) == NULL) {
+		set_err(err, 0, "", "%s: the server offers no newAuthz "
+		    "(pre-authorization)", c->directory_url);
+		return NULL;
+	}
+	if ((id = json_pack("{s:s,s:s}", "type", "dns", "value", name)) ==
+	    NULL || (subdomains && json_object_set_new(id,
+	    "subdomainAuthAllowed", json_true()) != 0)) {
+		json_decref(id);
+		set_err(err, 0, "", "out of memory");
+		goto fail;
+	}
+	/* "o" takes id over, also when packing fails. */
+	if ((p = json_pack("{s:o}", "identifier", id)) == NULL ||
+	    (payload = json_dumps(p, JSON_COMPACT)) == NULL) {
+		set_err(err, 0, "", "out of memory");
+		goto fail;
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		set_err(err, 0, "", "out of memory");
+		goto fail;
+	}
+	if ((a->obj = acme_post_json(c, url, payload, &r, err)) == NULL)
+		goto fail;
+	if ((r.status != 200 && r.status != 201) || r.location[0] == '\0') {
+		set_err(err, r.status, "", "%s: expected 201 with Location, "
+		    "got HTTP %ld", url, r.status);
+		goto fail;
+	}
+	if (!authz_obj_ok(a->obj)) {
+		set_err(err, r.status, "", "%s: not an authorization",
+		    r.location);
+		goto fail;
+	}
+	if (subdomains && !acme_authz_subdomains(a)) {
+		set_err(err, r.status, "", "%s: the server did not grant "
+		    "subdomainAuthAllowed for %s", r.location, name);
+		goto fail;
+	}
+	if ((a->url = strdup(r.location)) == NULL) {
+		set_err(err, 0, "", "out of memory");
+		goto fail;
+	}
+	a->retry_after = r.retry_after;
+	json_decref(p);
+	free(payload);
+	response_reset(&r);
+	return a;
+fail:
+	json_decref(p);
+	free(payload);
+	response_reset(&r);
+	acme_authz_free(a);
+	return NULL;
+}
+
+struct acme_authz *
+acme_authz_load(struct acme_client *c, const char *url, struct acme_error *err)
+{
+	struct response	 r = { 0 };
+	struct acme_authz *a;
+
+	if (acme_account_ensure(c, err) == -1)
+		return NULL;
+	if ((a = calloc(1, sizeof(*a))) == NULL ||
+	    (a->url = strdup(url)) == NULL) {
+		set_err(err, 0, "", "out of memory");
+		goto fail;
+	}
+	if ((a->obj = acme_post_json(c, url, NULL, &r, err)) == NULL)
+		goto fail;
+	if (!authz_obj_ok(a->obj)) {
+		set_err(err, r.status, "", "%s: not an authorization", url);
+		goto fail;
+	}
+	a->retry_after = r.retry_after;
+	response_reset(&r);
+	return a;
+fail:
+	response_reset(&r);
+	acme_authz_free(a);
+	return NULL;
+}
+
+const char *
+acme_authz_url(const struct acme_authz *a)
+{
+	return a->url;
+}
+
+const char *
+acme_authz_status(const struct acme_authz *a)
+{
+	return json_string_value(json_object_get(a->obj, "status"));
+}
+
+const char *
+acme_authz_name(const struct acme_authz *a)
+{
+	return json_string_value(json_object_get(json_object_get(a->obj,
+	    "identifier"), "value"));
+}
+
+int
+acme_authz_subdomains(const struct acme_authz *a)
+{
+	return json_is_true(json_object_get(a->obj, "subdomainAuthAllowed"));
+}
+
+int
+acme_authz_wildcard(const struct acme_authz *a)
+{
+	return json_is_true(json_object_get(a->obj, "wildcard"));
+}
+
+time_t
+acme_authz_expires(const struct acme_authz *a)
+{
+	const char	*v = json_string_value(json_object_get(a->obj, "expires"));
+	time_t		 t;
+
+	if (v == NULL || parse_rfc3339(v, &t) == -1)
+		return 0;
+	return t;
+}
+
+/* The authorization's challenge of type, or NULL. */
+static json_t *
+authz_challenge(const struct acme_authz *a, const char *type)
+{
+	json_t	*ch;
+	size_t	 i;
+
+	json_array_foreach(json_object_get(a->obj, "challenges"), i, ch) {
+		const char *t = json_string_value(json_object_get(ch, "type"));
+
+		if (t != NULL && strcmp(t, type) == 0)
+			return ch;
+	}
+	return NULL;
+}
+
+int
+acme_dns01_txt(const struct acme_client *c, const char *token, char *txt,
+    size_t txtlen)
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen = 0;
+	char		*ka = NULL, *b64;
+	int		 rc = -1;
+
+	if (asprintf(&ka, "%s.%s", token, c->thumbprint) == -1)
+		return -1;
+	if (EVP_Digest(ka, strlen(ka), md, &mdlen, EVP_sha256(), NULL) == 1 &&
+	    (b64 = b64url_encode(md, mdlen)) != NULL) {
+		if (strlen(b64) < txtlen) {
+			memcpy(txt, b64, strlen(b64) + 1);
+			rc = 0;
+		}
+		free(b64);
+	}
+	free(ka);
+	return rc;
+}
+
+int
+acme_authz_dns01_txt(struct acme_client *c, const struct acme_authz *a,
+    char *txt, size_t txtlen, struct acme_error *err)
+{
+	json_t		*ch = authz_challenge(a, "dns-01");
+	const char	*token = json_string_value(json_object_get(ch, "token"));
+
+	if (ch == NULL || token == NULL || token[0] == '\0') {
+		set_err(err, 0, "", "%s offers no usable dns-01 challenge",
+		    a->url);
+		return -1;
+	}
+	if (acme_dns01_txt(c, token, txt, txtlen) == -1) {
+		set_err(err, 0, "", "cannot make the dns-01 key authorization");
+		return -1;
+	}
+	return 0;
+}
+
+int
+acme_authz_respond(struct acme_client *c, struct acme_authz *a,
+    const char *type, struct acme_error *err)
+{
+	struct response	 r = { 0 };
+	json_t		*ch = authz_challenge(a, type), *obj;
+	const char	*url = json_string_value(json_object_get(ch, "url"));
+	int		 rc = -1;
+
+	if (url == NULL) {
+		set_err(err, 0, "", "%s offers no %s challenge", a->url, type);
+		return -1;
+	}
+	/* An empty object asks the server to validate (RFC 8555 7.5.1). */
+	if ((obj = acme_post_json(c, url, "{}", &r, err)) == NULL)
+		goto out;
+	if (status_in(json_string_value(json_object_get(obj, "status")),
+	    (const char *[]){ "invalid", NULL }))
+		set_problem(err, r.status, json_object_get(obj, "error"),
+		    "challenge invalid");
+	else {
+		a->retry_after = r.retry_after;
+		rc = 0;
+	}
+	json_decref(obj);
+out:
+	response_reset(&r);
+	return rc;
+}
+
+int
+acme_authz_wait(struct acme_client *c, struct acme_authz *a, long timeout_ms,
+    struct acme_error *err)
+{
+	static const char *const waiting[] = { "pending", NULL };
+	json_t	*obj;
+
+	if ((obj = poll_until(c, a->url, NULL, a->retry_after, waiting,
+	    now_ms() + timeout_ms, err)) == NULL)
+		return -1;
+	if (!authz_obj_ok(obj)) {
+		json_decref(obj);
+		set_err(err, 0, "", "%s: not an authorization", a->url);
+		return -1;
+	}
+	json_decref(a->obj);
+	a->obj = obj;
+	a->retry_after = -1;
+	if (!status_in(acme_authz_status(a), (const char *[]){ "valid",
+	    NULL })) {
+		set_authz_err(err, a->url, a->obj);
+		return -1;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------- revocation, ARI */

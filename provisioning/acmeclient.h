@@ -5,7 +5,10 @@
  * directory, nonces (a badNonce is retried with the nonce that came with it),
  * account by "jwk" then "kid", orders, http-01 through acme_http01 (see
  * http01.h), finalize with a CSR, polling that honours Retry-After within a
- * caller's time limit, certificate download, revocation and ARI (RFC 9773).
+ * caller's time limit, certificate download, revocation and ARI (RFC 9773);
+ * for a registration authority also pre-authorization (newAuthz with RFC
+ * 9444 subdomain authorizations), dns-01 TXT values, and orders resumed by
+ * URL and finalized with the caller's CSR, one step at a time.
  *
  * Threads: a struct acme_client belongs to one thread at a time; separate
  * clients may run in separate threads at once (nothing here is global).
@@ -109,6 +112,72 @@ time_t		 acme_order_expires(const struct acme_order *);
  * malloc'd NUL-terminated string. */
 int		 acme_order_certificate(struct acme_client *,
 		    struct acme_order *, char **pem, struct acme_error *);
+
+/*
+ * Orders driven one step at a time by a caller that keeps only the order's
+ * URL (a registration authority that may restart between steps).
+ */
+/* POST-as-GET an existing order of this account by its URL. */
+struct acme_order *acme_order_load(struct acme_client *, const char *url,
+		    struct acme_error *);
+/* POST-as-GET the order again (status, authorizations, certificate). */
+int		 acme_order_refresh(struct acme_client *, struct acme_order *,
+		    struct acme_error *);
+size_t		 acme_order_authz_count(const struct acme_order *);
+const char	*acme_order_authz_url(const struct acme_order *, size_t i);
+/* Retry-After (seconds) of the latest response about the order; -1 if none. */
+long		 acme_order_retry_after(const struct acme_order *);
+/* Send csr (DER, made by the caller) to the order's finalize URL once,
+ * without waiting; the order then holds the server's answer (usually
+ * "processing" or "valid").  An error answer fills err (its problem). */
+int		 acme_order_finalize_csr(struct acme_client *,
+		    struct acme_order *, const unsigned char *csr_der,
+		    size_t csr_len, struct acme_error *);
+/* The problem of an "invalid" order (its "error" member) into err. */
+void		 acme_order_problem(const struct acme_order *,
+		    struct acme_error *);
+
+/*
+ * Authorizations by themselves: pre-authorization (RFC 8555 7.4.1) with
+ * subdomain authorizations (RFC 9444), and dns-01 (RFC 8555 8.4), whose
+ * TXT record the caller publishes.
+ */
+struct acme_authz;
+
+/* Does the directory offer newAuthz?  And meta.subdomainAuthAllowed too? */
+int		 acme_has_new_authz(struct acme_client *);
+int		 acme_has_subdomain_auth(struct acme_client *);
+/* newAuthz for a DNS name; subdomains asks "subdomainAuthAllowed": true,
+ * and then an authorization that does not echo it is an error. */
+struct acme_authz *acme_authz_new(struct acme_client *, const char *name,
+		    int subdomains, struct acme_error *);
+/* POST-as-GET an authorization by URL (one listed by an order). */
+struct acme_authz *acme_authz_load(struct acme_client *, const char *url,
+		    struct acme_error *);
+void		 acme_authz_free(struct acme_authz *);
+const char	*acme_authz_url(const struct acme_authz *);
+const char	*acme_authz_status(const struct acme_authz *);
+const char	*acme_authz_name(const struct acme_authz *);	/* identifier */
+int		 acme_authz_subdomains(const struct acme_authz *);
+int		 acme_authz_wildcard(const struct acme_authz *);
+time_t		 acme_authz_expires(const struct acme_authz *);	/* 0: none */
+/* The authorization's dns-01 challenge: the TXT value to publish at
+ * _acme-challenge.NAME, base64url(SHA-256(token "." thumbprint)).  -1 if
+ * it offers no dns-01 challenge. */
+int		 acme_authz_dns01_txt(struct acme_client *,
+		    const struct acme_authz *, char *txt, size_t txtlen,
+		    struct acme_error *);
+/* Ask the server to validate the challenge of type ("dns-01"). */
+int		 acme_authz_respond(struct acme_client *, struct acme_authz *,
+		    const char *type, struct acme_error *);
+/* Poll while "pending", within timeout_ms: 0 once valid, else -1 with
+ * the failed challenge's problem in err. */
+int		 acme_authz_wait(struct acme_client *, struct acme_authz *,
+		    long timeout_ms, struct acme_error *);
+/* The dns-01 TXT value for a token: base64url(SHA-256(key authorization)).
+ * txtlen >= 44. */
+int		 acme_dns01_txt(const struct acme_client *, const char *token,
+		    char *txt, size_t txtlen);
 
 /* Revoke the first certificate of pem, signed by the account key; reason
  * is an RFC 5280 CRLReason code, or -1 to send none. */
