@@ -14,6 +14,7 @@
 #include "jws.h"
 #include "keycache.h"
 #include "log.h"
+#include "objects.h"
 #include "signercall.h"
 
 /* The signer's refusal codes that are final and what ACME calls them. */
@@ -141,6 +142,65 @@ account_key_pem(struct acmed *a, const struct order *o, const char *thumb)
 	return pem;
 }
 
+/* 1 if name is anc or under it, whole labels compared. */
+static int
+within(const char *name, const char *anc)
+{
+	size_t n = strlen(name), m = strlen(anc);
+
+	if (n == m)
+		return strcmp(name, anc) == 0;
+	return n > m + 1 && name[n - m - 1] == '.' &&
+	    strcmp(name + n - m, anc) == 0;
+}
+
+/*
+ * The subtree the account proved for this order (RFC 9444): every
+ * identifier a dns name, every authorization of the order one and the same
+ * valid, unexpired subdomain authorization of the account for a domain D,
+ * each name D or under it.  Then the signer is told "delegation: D" and
+ * checks and approves (account, D) itself; otherwise the order goes per
+ * device.  0 with out set ("" for none), -1 on a database error.
+ */
+static int
+order_delegation(struct acmed *a, const struct order *o, char *out,
+    size_t outlen)
+{
+	struct authz az[ORDER_MAX_IDENTS + 1];
+	const char *type, *value;
+	json_t *ids, *id;
+	time_t now = time(NULL);
+	size_t n, i;
+	int ok = 1;
+
+	out[0] = '\0';
+	if (authzs_of_order(a->db, o->id, az, ORDER_MAX_IDENTS + 1, &n) != 0)
+		return -1;
+	if (n == 0 || n > ORDER_MAX_IDENTS)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!az[i].subdomain || strcmp(az[i].status, "valid") != 0 ||
+		    strcmp(az[i].type, "dns") != 0 || az[i].expires <= now ||
+		    strcmp(az[i].account, o->account) != 0 ||
+		    strcmp(az[i].value, az[0].value) != 0)
+			return 0;
+	if ((ids = json_loads(o->identifiers, 0, NULL)) == NULL)
+		return -1;
+	json_array_foreach(ids, i, id) {
+		type = json_string_value(json_object_get(id, "type"));
+		value = json_string_value(json_object_get(id, "value"));
+		if (type == NULL || value == NULL || strcmp(type, "dns") != 0 ||
+		    !within(value, az[0].value))
+			ok = 0;
+	}
+	if (json_array_size(ids) == 0)
+		ok = 0;
+	json_decref(ids);
+	if (ok)
+		snprintf(out, outlen, "%s", az[0].value);
+	return 0;
+}
+
 int
 issue_ask(struct acmed *a, struct order *o, const char *thumb,
     enum issue_outcome *out)
@@ -148,7 +208,7 @@ issue_ask(struct acmed *a, struct order *o, const char *thumb,
 	json_t *req, *resp;
 	const char *code, *reason, *type;
 	json_t *request;
-	char err[256], *akey;
+	char err[256], *akey, subtree[IDENT_LEN];
 	int rc;
 
 	*out = ISSUE_PENDING;
@@ -168,6 +228,15 @@ issue_ask(struct acmed *a, struct order *o, const char *thumb,
 		return -1;
 	}
 	free(akey);
+	/* An order proved under a subdomain authorization names its subtree:
+	 * the signer's approval of (account, subtree) then stands in for the
+	 * device's. */
+	if (order_delegation(a, o, subtree, sizeof(subtree)) == -1 ||
+	    (subtree[0] != '\0' && json_object_set_new(req, "delegation",
+	    json_string(subtree)) == -1)) {
+		json_decref(req);
+		return -1;
+	}
 	resp = signer_call(a->ca.signer_socket, req, err, sizeof(err));
 	json_decref(req);
 	o->asked_at = time(NULL);

@@ -8,6 +8,9 @@
  * ID goes with every request as the signer's idempotency key: an answer
  * lost (acmed killed after the signer issued, or a timeout) is asked for
  * again at the next poll and the signer hands out the same certificate.
+ * An order whose every name is covered by one valid subdomain authorization
+ * (RFC 9444) of the account for a domain D goes with "delegation: D": the
+ * signer then asks the operator once for (account, D) instead of per device.
  */
 #ifndef IOTCA_ISSUE_H
 #define IOTCA_ISSUE_H

@@ -21,6 +21,8 @@ struct cli {
 	int		 update;	/* discovery --update */
 	int		 all;		/* approve --all */
 	const char	*match;		/* approve --match GLOB */
+	const char	*subtree, *account;	/* revoke-approval --subtree D
+					 * [--account X] */
 	/* positional arguments after the command */
 	char		**args;
 	int		 nargs;

@@ -441,6 +441,7 @@ static int
 print_approvals(const json_t *rows, void *arg)
 {
 	const json_t *row, *n;
+	const char *subtree;
 	size_t *count = arg;
 	char when[32];
 	size_t i, j;
@@ -450,15 +451,24 @@ print_approvals(const json_t *rows, void *arg)
 		    "STATUS", "REQUESTED (UTC)", "ACCOUNT", "NAMES");
 	*count += json_array_size(rows);
 	json_array_foreach(rows, i, row) {
+		subtree = json_string_value(json_object_get(row, "subtree"));
 		printf("%-6lld %-20s %-9s %-17s %-12.12s",
 		    (long long)json_integer_value(json_object_get(row, "id")),
+		    subtree != NULL ? "(delegation)" :
 		    json_string_value(json_object_get(row, "device_id")),
 		    json_string_value(json_object_get(row, "status")),
 		    iso_time(json_integer_value(json_object_get(row,
 		    "requested_at")), when, sizeof(when)),
 		    json_string_value(json_object_get(row, "account")));
-		json_array_foreach(json_object_get(row, "names"), j, n)
-			printf("%s%s", j ? "," : " ", json_string_value(n));
+		/* A delegation is a grant of a whole subtree: say so in words. */
+		if (subtree != NULL)
+			printf(" account %s asks for the subtree %s",
+			    json_string_value(json_object_get(row, "account")),
+			    subtree);
+		else
+			json_array_foreach(json_object_get(row, "names"), j, n)
+				printf("%s%s", j ? "," : " ",
+				    json_string_value(n));
 		if (json_is_true(json_object_get(row, "approved_elsewhere")))
 			printf("  (approved for another account)");
 		if (json_is_string(json_object_get(row, "reason")))
@@ -497,7 +507,7 @@ approve_batch(struct cli *c)
 {
 	json_t *all = json_array(), *row, *r;
 	const char *dev;
-	size_t i, done = 0, failed = 0;
+	size_t i, done = 0, failed = 0, skipped = 0;
 
 	if (all == NULL) {
 		cli_error("out of memory");
@@ -510,6 +520,20 @@ approve_batch(struct cli *c)
 	}
 	json_array_foreach(all, i, row) {
 		dev = json_string_value(json_object_get(row, "device_id"));
+		/* A subtree is never granted in bulk: each delegation is
+		 * approved by its ID, after a look at who asks for what. */
+		if (json_is_string(json_object_get(row, "subtree"))) {
+			if (!c->json)
+				printf("request %lld (account %s asks for the "
+				    "subtree %s) left pending: approve a "
+				    "delegation by its ID\n", (long long)
+				    json_integer_value(json_object_get(row,
+				    "id")), json_string_value(json_object_get(
+				    row, "account")), json_string_value(
+				    json_object_get(row, "subtree")));
+			skipped++;
+			continue;
+		}
 		if (dev == NULL || (c->match != NULL &&
 		    fnmatch(c->match, dev, 0) != 0))
 			continue;
@@ -529,7 +553,7 @@ approve_batch(struct cli *c)
 	json_decref(all);
 	if (c->json)
 		printf("{\"approved\": %zu, \"failed\": %zu}\n", done, failed);
-	else if (done == 0 && failed == 0)
+	else if (done == 0 && failed == 0 && skipped == 0)
 		printf("no pending requests%s%s\n", c->match != NULL ?
 		    " match " : "", c->match != NULL ? c->match : "");
 	return failed == 0 ? 0 : 1;
@@ -539,7 +563,7 @@ approve_batch(struct cli *c)
 static int
 cmd_decide(struct cli *c, const char *op)
 {
-	json_t *req, *r;
+	json_t *req, *r, *row;
 	int id;
 
 	if (strcmp(op, "approve") == 0 && (c->all || c->match != NULL)) {
@@ -562,35 +586,57 @@ cmd_decide(struct cli *c, const char *op)
 	req = with_reason(req, c->reason);
 	if ((r = call(c, req)) == NULL)
 		return 1;
+	row = json_object_get(r, "request");
 	if (c->json)
-		print_json(json_object_get(r, "request"));
+		print_json(row);
+	else if (json_is_string(json_object_get(row, "subtree")))
+		printf("request %d of account %s for the subtree %s %s\n", id,
+		    json_string_value(json_object_get(row, "account")),
+		    json_string_value(json_object_get(row, "subtree")),
+		    strcmp(op, "approve") == 0 ? "approved" : "denied");
 	else
 		printf("request %d for device %s %s\n", id,
-		    json_string_value(json_object_get(json_object_get(r,
-		    "request"), "device_id")),
+		    json_string_value(json_object_get(row, "device_id")),
 		    strcmp(op, "approve") == 0 ? "approved" : "denied");
 	json_decref(r);
 	return 0;
 }
 
-/* revoke-approval DEVICE [--revoke-certs] */
+/* revoke-approval DEVICE [--revoke-certs];
+ * revoke-approval --subtree D [--account X] [--revoke-certs] */
 static int
 cmd_revoke_approval(struct cli *c)
 {
 	json_t *r;
 
-	if (c->nargs != 1) {
-		cli_error("usage: iotca revoke-approval DEVICE [--revoke-certs]");
+	if ((c->subtree == NULL && c->nargs != 1) ||
+	    (c->subtree != NULL && c->nargs != 0) ||
+	    (c->account != NULL && c->subtree == NULL)) {
+		cli_error("usage: iotca revoke-approval DEVICE [--revoke-certs]\n"
+		    "       iotca revoke-approval --subtree D [--account X] "
+		    "[--revoke-certs]");
 		return 2;
 	}
-	r = call(c, json_pack("{s:s, s:s, s:b}", "op", "revoke_approval",
-	    "device_id", c->args[0], "revoke_certs", c->revoke_certs));
+	if (c->subtree != NULL)
+		r = call(c, json_pack("{s:s, s:s, s:s*, s:b}", "op",
+		    "revoke_approval", "subtree", c->subtree, "account",
+		    c->account, "revoke_certs", c->revoke_certs));
+	else
+		r = call(c, json_pack("{s:s, s:s, s:b}", "op", "revoke_approval",
+		    "device_id", c->args[0], "revoke_certs", c->revoke_certs));
 	if (r == NULL)
 		return 1;
 	if (c->json) {
 		json_object_del(r, "ok");
 		print_json(r);
-	} else
+	} else if (c->subtree != NULL)
+		printf("delegation of the subtree %s%s%s revoked (%lld requests, "
+		    "%lld certificates revoked)\n", c->subtree,
+		    c->account != NULL ? " to account " : "",
+		    c->account != NULL ? c->account : "",
+		    (long long)json_integer_value(json_object_get(r, "approvals")),
+		    (long long)json_integer_value(json_object_get(r, "certs")));
+	else
 		printf("approval of %s revoked (%lld requests, %lld certificates "
 		    "revoked)\n", c->args[0],
 		    (long long)json_integer_value(json_object_get(r, "approvals")),
@@ -630,15 +676,22 @@ usage(FILE *f)
 	    "                         (T: days, or 12h, 30d, 2w; all pages are followed)\n"
 	    "  revoke SERIAL [--reason R]\n"
 	    "                         revoke a certificate (RFC 5280 reason name)\n"
-	    "  pending [--device D]   requests waiting for an operator\n"
+	    "  pending [--device D]   requests waiting for an operator (devices, and\n"
+	    "                         accounts asking for a subtree: delegations)\n"
 	    "  approve ID             approve a device's request (renewals then need none)\n"
+	    "                         or a delegation (its subtree then needs none)\n"
 	    "  approve --all | --match GLOB\n"
-	    "                         approve every pending request (whose device ID\n"
-	    "                         matches GLOB, e.g. 'cam-*'), each its own record\n"
+	    "                         approve every pending device request (whose\n"
+	    "                         device ID matches GLOB, e.g. 'cam-*'), each its\n"
+	    "                         own record; delegations are approved by ID only\n"
 	    "  deny ID [--reason R]   deny it; the client is told the reason\n"
-	    "  approvals [--device D] every request and decision\n"
+	    "  approvals [--device D] every request and decision (delegations too)\n"
 	    "  revoke-approval DEVICE [--revoke-certs]\n"
 	    "                         withdraw a device's approval (and its certificates)\n"
+	    "  revoke-approval --subtree D [--account X] [--revoke-certs]\n"
+	    "                         end a delegation (of every account, or of X):\n"
+	    "                         nothing more is issued under D (and what was,\n"
+	    "                         with --revoke-certs, is revoked)\n"
 	    "  crl [--out FILE]       the current CRL (PEM)\n"
 	    "  ca [--out FILE]        the root certificate (PEM)\n"
 	    "  audit verify [--offline PUBKEY --db FILE]\n"
@@ -652,7 +705,8 @@ usage(FILE *f)
 }
 
 /* Long options without a short one. */
-enum { OPT_DEVICE = 256, OPT_STATUS, OPT_EXPIRING, OPT_ALL, OPT_MATCH };
+enum { OPT_DEVICE = 256, OPT_STATUS, OPT_EXPIRING, OPT_ALL, OPT_MATCH,
+    OPT_SUBTREE, OPT_ACCOUNT };
 
 /* --expiring-within: days, or a number with a unit (s, m, h, d, w), up to
  * ten years, in seconds. */
@@ -723,6 +777,8 @@ main(int argc, char *argv[])
 		{ "expiring-within", required_argument, NULL, OPT_EXPIRING },
 		{ "all",	no_argument,	   NULL, OPT_ALL },
 		{ "match",	required_argument, NULL, OPT_MATCH },
+		{ "subtree",	required_argument, NULL, OPT_SUBTREE },
+		{ "account",	required_argument, NULL, OPT_ACCOUNT },
 		{ "help",	no_argument,	   NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -749,6 +805,8 @@ main(int argc, char *argv[])
 		case OPT_DEVICE: c.device = optarg; break;
 		case OPT_ALL: c.all = 1; break;
 		case OPT_MATCH: c.match = optarg; break;
+		case OPT_SUBTREE: c.subtree = optarg; break;
+		case OPT_ACCOUNT: c.account = optarg; break;
 		case OPT_STATUS:
 			if (strcmp(optarg, "valid") != 0 &&
 			    strcmp(optarg, "revoked") != 0 &&

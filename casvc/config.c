@@ -448,6 +448,12 @@ handle_policy(struct parse_state *st, const char *name, const char *value)
 			return fail(st, "auto_approve must be true or false, not \"%s\"", value);
 		return 1;
 	}
+	if (strcmp(name, "approve_delegated_devices") == 0) {
+		if (parse_bool(value, &c->approve_delegated_devices) == -1)
+			return fail(st, "approve_delegated_devices must be true "
+			    "or false, not \"%s\"", value);
+		return 1;
+	}
 	if (strcmp(name, "notify_command") == 0) {
 		/* Run without a shell: a path, not a command line. */
 		if (value[0] == '\0')

@@ -57,6 +57,8 @@ struct config {
 	int		 strict_cn;	/* default false */
 	int		 crl_days;	/* 1..90, default 7 */
 	int		 auto_approve;	/* lab only: approve every request; default false */
+	int		 approve_delegated_devices;	/* per-device approval under an
+					   approved delegation too; default false */
 	char		*notify_command;	/* run for each new pending request, or NULL */
 	/* [audit]: paths default to files beside [signer] db */
 	char		*audit_key;	/* checkpoint signing key: TSS2 blob or PEM */

@@ -48,6 +48,9 @@
 #define LINT_FUTURE_SLACK	300
 #define DAY			86400L
 
+static int	lint_all(const struct policy *, X509 *, X509 *, int, char *,
+		    size_t);
+
 static int __attribute__((format(printf, 3, 4)))
 fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -203,9 +206,10 @@ add_key_usage(X509 *x, const EVP_PKEY *pk)
 	return ok;
 }
 
-/* serverAuth for the device's TLS server, clientAuth for EAP-TLS. */
+/* serverAuth for the device's TLS server, clientAuth for EAP-TLS; cmcRA
+ * (RFC 6402) for a registration authority the signer vouched for. */
 static int
-add_eku(X509 *x)
+add_eku(X509 *x, int cmc_ra)
 {
 	EXTENDED_KEY_USAGE	*eku;
 	ASN1_OBJECT		*o;
@@ -218,6 +222,9 @@ add_eku(X509 *x)
 		goto out;
 	if ((o = OBJ_nid2obj(NID_client_auth)) == NULL ||
 	    sk_ASN1_OBJECT_push(eku, o) <= 0)
+		goto out;
+	if (cmc_ra && ((o = OBJ_nid2obj(NID_cmcRA)) == NULL ||
+	    sk_ASN1_OBJECT_push(eku, o) <= 0))
 		goto out;
 	ok = X509_add1_ext_i2d(x, NID_ext_key_usage, eku, 0,
 	    X509V3_ADD_DEFAULT) == 1;
@@ -318,7 +325,7 @@ add_extensions(OSSL_LIB_CTX *libctx, X509 *x, X509 *cacert,
 		return fail(err, errlen, "cannot add basicConstraints");
 	if (!add_key_usage(x, pk))
 		return fail(err, errlen, "cannot add keyUsage");
-	if (!add_eku(x))
+	if (!add_eku(x, creq->grant_cmc_ra))
 		return fail(err, errlen, "cannot add extendedKeyUsage");
 	if (!add_san(x, creq))
 		return fail(err, errlen, "cannot add subjectAltName");
@@ -391,7 +398,7 @@ certgen_device(struct ks *ks, EVP_PKEY *cakey, X509 *cacert,
 		goto bad;
 	}
 	if (add_extensions(libctx, x, cacert, pk, creq, err, errlen) == -1 ||
-	    certgen_lint(pol, x, cacert, err, errlen) == -1 ||
+	    lint_all(pol, x, cacert, creq->grant_cmc_ra, err, errlen) == -1 ||
 	    sign(ks, cakey, x, cacert, err, errlen) == -1)
 		goto bad;
 	return x;
@@ -586,7 +593,7 @@ lint_key_usage(X509 *x, char *err, size_t errlen)
 }
 
 static int
-lint_eku(X509 *x, char *err, size_t errlen)
+lint_eku(X509 *x, int cmc_ra, char *err, size_t errlen)
 {
 	EXTENDED_KEY_USAGE	*eku;
 	const char		*other = NULL;
@@ -600,7 +607,8 @@ lint_eku(X509 *x, char *err, size_t errlen)
 		nid = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i));
 		if (nid == NID_server_auth)
 			server = 1;
-		else if (nid != NID_client_auth && other == NULL)
+		else if (nid != NID_client_auth &&
+		    !(cmc_ra && nid == NID_cmcRA) && other == NULL)
 			other = nid != NID_undef ? OBJ_nid2sn(nid) :
 			    "an unknown purpose";
 	}
@@ -735,9 +743,10 @@ lint_key(X509 *x, X509 *cacert, char *err, size_t errlen)
 	return 0;
 }
 
-int
-certgen_lint(const struct policy *pol, X509 *tbs, X509 *cacert, char *err,
-    size_t errlen)
+/* The lint; cmc_ra: the signer granted id-kp-cmcRA (approved delegation). */
+static int
+lint_all(const struct policy *pol, X509 *tbs, X509 *cacert, int cmc_ra,
+    char *err, size_t errlen)
 {
 	char	 label[POLICY_MAX_LABEL_LEN + 1], cn[CN_MAX_LEN + 1];
 
@@ -755,10 +764,17 @@ certgen_lint(const struct policy *pol, X509 *tbs, X509 *cacert, char *err,
 	    lint_ext_set(tbs, err, errlen) == -1 ||
 	    lint_basic_constraints(tbs, err, errlen) == -1 ||
 	    lint_key_usage(tbs, err, errlen) == -1 ||
-	    lint_eku(tbs, err, errlen) == -1 ||
+	    lint_eku(tbs, cmc_ra, err, errlen) == -1 ||
 	    lint_san(pol, tbs, label, cn, err, errlen) == -1 ||
 	    lint_key_ids(tbs, cacert, err, errlen) == -1 ||
 	    lint_key(tbs, cacert, err, errlen) == -1)
 		return -1;
 	return 0;
+}
+
+int
+certgen_lint(const struct policy *pol, X509 *tbs, X509 *cacert, char *err,
+    size_t errlen)
+{
+	return lint_all(pol, tbs, cacert, 0, err, errlen);
 }

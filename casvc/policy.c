@@ -44,6 +44,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
@@ -257,6 +258,57 @@ refuse_suffix(const struct policy *pol, const char *name, char *reason,
 	return refuse(reason, reasonlen, POLICY_REJECTED_IDENTIFIER,
 	    "DNS name \"%s\" is not under .local or a configured domain (%s)",
 	    Q(name, q), doms);
+}
+
+int
+policy_name_within(const char *name, const char *subtree)
+{
+	return labels_under(name, subtree) >= 0;
+}
+
+enum policy_err
+policy_check_subtree(const struct policy *pol, const char *name, char *canon,
+    size_t canonlen, char *reason, size_t reasonlen)
+{
+	char		 buf[POLICY_MAX_NAME_LEN + 1], q[QBUF];
+	const char	*why;
+	size_t		 len, i;
+
+	reason_clear(reason, reasonlen);
+	if (pol == NULL || name == NULL || (len = strnlen(name,
+	    POLICY_MAX_NAME_LEN + 1)) == 0 || len > POLICY_MAX_NAME_LEN)
+		return refuse(reason, reasonlen, POLICY_REJECTED_IDENTIFIER,
+		    "the delegated subtree must be a DNS name of 1 to %d "
+		    "characters", POLICY_MAX_NAME_LEN);
+	for (i = 0; i <= len; i++)
+		buf[i] = (char)tolower((unsigned char)name[i]);
+	if ((why = name_problem(buf)) != NULL)
+		return refuse(reason, reasonlen, POLICY_REJECTED_IDENTIFIER,
+		    "the delegated subtree \"%s\" %s", Q(name, q), why);
+	if (labels_under(buf, mdns_suffix) >= 0)
+		return refuse(reason, reasonlen, POLICY_REJECTED_IDENTIFIER,
+		    "the subtree \"%s\" is under .local, which cannot be "
+		    "delegated (mDNS names have no tree to prove)", buf);
+	for (i = 0; i < pol->ndomains && pol->domains != NULL; i++)
+		if (domain_usable(pol->domains[i]) &&
+		    labels_under(buf, pol->domains[i]) >= 0)
+			break;
+	if (pol->domains == NULL || i == pol->ndomains) {
+		char doms[160];
+
+		domain_list(pol, doms, sizeof(doms));
+		return refuse(reason, reasonlen, POLICY_REJECTED_IDENTIFIER,
+		    "the subtree \"%s\" is not within a configured domain (%s)",
+		    buf, doms[0] != '\0' ? doms : "none configured");
+	}
+	if (canon != NULL) {
+		if (canonlen <= len)
+			return refuse(reason, reasonlen,
+			    POLICY_REJECTED_IDENTIFIER, "the subtree \"%s\" does "
+			    "not fit the output buffer", buf);
+		memcpy(canon, buf, len + 1);
+	}
+	return POLICY_OK;
 }
 
 /*
@@ -794,12 +846,35 @@ refuse_ca_request(X509_EXTENSION *x, char *reason, size_t reasonlen)
 }
 
 /*
+ * Does a requested extendedKeyUsage hold id-kp-cmcRA?  The other purposes
+ * are not granted (a device certificate has serverAuth and clientAuth), and
+ * one that does not decode asks for nothing, as before.
+ */
+static int
+asks_cmc_ra(X509_EXTENSION *x)
+{
+	EXTENDED_KEY_USAGE	*eku;
+	int			 i, found = 0;
+
+	if ((eku = X509V3_EXT_d2i(x)) == NULL) {
+		ERR_clear_error();
+		return 0;
+	}
+	for (i = 0; i < sk_ASN1_OBJECT_num(eku); i++)
+		if (OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i)) == NID_cmcRA)
+			found = 1;
+	EXTENDED_KEY_USAGE_free(eku);
+	return found;
+}
+
+/*
  * The one subjectAltName extension, decoded.  NULL names if absent.  Every
  * other requested extension is looked at only to refuse a request for CA
  * powers.
  */
 static enum policy_err
-read_san(X509_REQ *req, GENERAL_NAMES **names, char *reason, size_t reasonlen)
+read_san(X509_REQ *req, GENERAL_NAMES **names, int *cmc_ra, char *reason,
+    size_t reasonlen)
 {
 	STACK_OF(X509_EXTENSION)	*exts;
 	X509_EXTENSION			*ext = NULL;
@@ -815,6 +890,9 @@ read_san(X509_REQ *req, GENERAL_NAMES **names, char *reason, size_t reasonlen)
 
 		if ((e = refuse_ca_request(x, reason, reasonlen)) != POLICY_OK)
 			goto out;
+		if (OBJ_obj2nid(X509_EXTENSION_get_object(x)) ==
+		    NID_ext_key_usage && cmc_ra != NULL)
+			*cmc_ra = asks_cmc_ra(x);
 		if (OBJ_obj2nid(X509_EXTENSION_get_object(x)) !=
 		    NID_subject_alt_name)
 			continue;
@@ -1052,7 +1130,8 @@ check_csr(const struct policy *pol, X509_REQ *req, struct csr_request *out,
 	if ((e = read_cn(req, &kind, cn, sizeof(cn), reason, reasonlen)) !=
 	    POLICY_OK)
 		return e;
-	if ((e = read_san(req, &names, reason, reasonlen)) != POLICY_OK)
+	if ((e = read_san(req, &names, &out->wants_cmc_ra, reason,
+	    reasonlen)) != POLICY_OK)
 		return e;
 	e = collect_names(pol, names, out, reason, reasonlen);
 	GENERAL_NAMES_free(names);

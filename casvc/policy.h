@@ -47,7 +47,23 @@ struct csr_request {
 	size_t	 nip;
 	unsigned char ip[POLICY_MAX_NAMES][16];
 	size_t	 iplen[POLICY_MAX_NAMES];	/* 4 or 16 */
+	int	 wants_cmc_ra;	/* its extensionRequest asks for an EKU that
+				 * holds id-kp-cmcRA (RFC 6402) */
+	int	 grant_cmc_ra;	/* set by the signer, never by policy: the
+				 * certificate gets cmcRA (approved delegation) */
 };
+
+/*
+ * A subtree an account may be delegated (integrations draft, RFC 9444):
+ * a valid DNS name, not "local" nor under it (mDNS names have no tree to
+ * prove), equal to or under a configured domain.  The lower-cased name
+ * goes to canon.
+ */
+enum policy_err	 policy_check_subtree(const struct policy *, const char *name,
+		    char *canon, size_t canonlen, char *reason, size_t reasonlen);
+
+/* 1 if name (lower case) is subtree or under it, whole labels compared. */
+int		 policy_name_within(const char *name, const char *subtree);
 
 /*
  * Check one DNS name against draft 4.2: a valid host name ending in ".local"

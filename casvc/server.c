@@ -275,11 +275,12 @@ record_start(struct signer *s, char *err, size_t errlen)
 
 	if (config_digest(s->cfg.path, digest, sizeof(digest)) == -1)
 		snprintf(digest, sizeof(digest), "unreadable");
-	settings = json_pack("{s:s, s:s, s:i, s:i, s:b, s:b, s:s, s:i, s:i}",
-	    "key_store", s->cfg.key_store,
+	settings = json_pack("{s:s, s:s, s:i, s:i, s:b, s:b, s:b, s:s, s:i, "
+	    "s:i}", "key_store", s->cfg.key_store,
 	    "key_algorithm", s->cfg.key_alg,
 	    "max_days", s->cfg.max_days, "crl_days", s->cfg.crl_days,
 	    "strict_cn", s->cfg.strict_cn, "auto_approve", s->cfg.auto_approve,
+	    "approve_delegated_devices", s->cfg.approve_delegated_devices,
 	    "audit_anchor", anchor_mode_name(s->anchor),
 	    "checkpoint_records", s->cfg.audit_checkpoint_records,
 	    "checkpoint_minutes", s->cfg.audit_checkpoint_minutes);
@@ -923,11 +924,11 @@ valid_account(const char *a)
 static json_t *
 issue_and_record(struct signer *s, const struct peer *p,
     const struct policy *pol, X509_REQ *req, const struct csr_request *cr,
-    int days, const char *account, const char *order)
+    int days, const char *account, const char *order, const char *delegation)
 {
 	struct cert_record rec;
 	char err[256], serial[64], spki[POLICY_SPKI_HEX_LEN + 1];
-	json_t *names = NULL, *resp = NULL;
+	json_t *names = NULL, *resp = NULL, *fields;
 	X509 *cert = NULL;
 	char *pem = NULL;
 	int tries, rc = -1;
@@ -956,6 +957,7 @@ issue_and_record(struct signer *s, const struct peer *p,
 		rec.names = names;
 		rec.account = account;
 		rec.order_token = order;
+		rec.delegation = delegation;
 		rec.requested_by = p->who;
 		rec.not_before = asn1_epoch(X509_get0_notBefore(cert));
 		rec.not_after = asn1_epoch(X509_get0_notAfter(cert));
@@ -987,12 +989,19 @@ issue_and_record(struct signer *s, const struct peer *p,
 		goto out;
 	}
 	/* The certificate is handed out only once its record is committed. */
-	if (tx_record(s, event("certificate_issued", p, json_pack("{s:s, s:s, "
-	    "s:O, s:s?, s:I, s:I, s:i, s:s}", "serial", serial, "device_id",
-	    cr->device_id, "names", names, "account", account, "not_before",
-	    (json_int_t)rec.not_before, "not_after", (json_int_t)rec.not_after,
-	    "days", days, "kind", pol->server_name == NULL ? "server" :
-	    "device")), err, sizeof(err)) == -1 ||
+	fields = json_pack("{s:s, s:s, s:O, s:s?, s:I, s:I, s:i, s:s, s:s?}",
+	    "serial", serial, "device_id", cr->device_id, "names", names,
+	    "account", account, "not_before", (json_int_t)rec.not_before,
+	    "not_after", (json_int_t)rec.not_after, "days", days, "kind",
+	    pol->server_name == NULL ? "server" : "device", "delegation",
+	    delegation);
+	if (fields != NULL && cr->grant_cmc_ra &&
+	    json_object_set_new(fields, "cmc_ra", json_true()) == -1) {
+		json_decref(fields);
+		fields = NULL;
+	}
+	if (tx_record(s, event("certificate_issued", p, fields), err,
+	    sizeof(err)) == -1 ||
 	    tx_commit(s, err, sizeof(err)) == -1) {
 		tx_rollback(s);
 		resp = not_recorded("issuance", err);
@@ -1241,6 +1250,239 @@ dberror:
 }
 
 /*
+ * "delegation": the subtree the front end says the account proved with an
+ * RFC 9444 ancestor authorization.  The signer checks the subtree itself:
+ * a DNS name within a configured domain, never .local.  0 with canon set
+ * ("" when absent), -1 with *resp the refusal.
+ */
+static int
+delegation_param(struct signer *s, const json_t *jreq, const char *account,
+    char *canon, size_t canonlen, json_t **resp)
+{
+	const json_t *jd = json_object_get(jreq, "delegation");
+	char reason[400];
+
+	canon[0] = '\0';
+	if (jd == NULL)
+		return 0;
+	if (!json_is_string(jd) || json_string_length(jd) !=
+	    strlen(json_string_value(jd))) {
+		*resp = proto_error(PROTO_E_BAD_REQUEST, "\"delegation\" must be "
+		    "a DNS name");
+		return -1;
+	}
+	if (account == NULL) {
+		*resp = proto_error(PROTO_E_BAD_REQUEST, "\"delegation\" needs "
+		    "\"account\"");
+		return -1;
+	}
+	if (policy_check_subtree(&s->pol, json_string_value(jd), canon,
+	    canonlen, reason, sizeof(reason)) != POLICY_OK) {
+		canon[0] = '\0';
+		*resp = proto_error("rejectedIdentifier", reason);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Under a delegation the CSR may name DNS names within the subtree only:
+ * IP addresses are approved per device, and nothing is .local (the subtree
+ * never is).  Returns 1, or 0 with *resp the refusal.
+ */
+static int
+names_under(const struct csr_request *cr, const char *subtree, json_t **resp)
+{
+	char reason[POLICY_MAX_NAME_LEN * 2 + 100];
+	size_t i;
+
+	if (cr->nip > 0) {
+		snprintf(reason, sizeof(reason), "an IP address is never issued "
+		    "under the delegated subtree %s (IP addresses are approved "
+		    "per device)", subtree);
+		*resp = proto_error("rejectedIdentifier", reason);
+		return 0;
+	}
+	for (i = 0; i < cr->ndns; i++) {
+		if (!policy_name_within(cr->dns[i], subtree)) {
+			snprintf(reason, sizeof(reason), "the CSR names %s, which "
+			    "is not within the delegated subtree %s", cr->dns[i],
+			    subtree);
+			*resp = proto_error("rejectedIdentifier", reason);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static json_t *
+delegation_pending_reply(const char *account, const char *subtree,
+    long long id)
+{
+	char reason[POLICY_MAX_NAME_LEN + 256];
+	json_t *r;
+
+	snprintf(reason, sizeof(reason), "account %s asks for the subtree %s; "
+	    "request %lld waits for an operator", account, subtree, id);
+	r = proto_error("approvalPending", reason);
+	if (r != NULL && (json_object_set_new(r, "request",
+	    json_integer(id)) == -1 || json_object_set_new(r, "retry_after",
+	    json_integer(APPROVAL_RETRY_AFTER)) == -1)) {
+		json_decref(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* A delegation that is denied or revoked, as the client is told. */
+static json_t *
+delegation_refused(const json_t *row, const char *subtree)
+{
+	const char *status = json_string_value(json_object_get(row, "status"));
+	const char *why = json_string_value(json_object_get(row, "reason"));
+	char reason[POLICY_MAX_NAME_LEN + 300];
+
+	snprintf(reason, sizeof(reason), "the delegation of the subtree %s was "
+	    "%s by the operator: %s", subtree, strcmp(status, "denied") == 0 ?
+	    "denied" : "revoked", why != NULL ? why : "no reason given");
+	return proto_error("approvalDenied", reason);
+}
+
+/* The first request of an account for a subtree: a pending delegation
+ * request (approved at once with auto_approve).  1 to issue, 0 with *resp. */
+static int
+delegation_request(struct signer *s, const struct peer *p,
+    const char *subtree, const char *account, const json_t *names,
+    const char *csr, json_t **resp)
+{
+	struct approval_request ar;
+	const char *list[1] = { subtree };
+	struct notify_result res;
+	char err[256];
+	long long id;
+	pid_t pid;
+
+	memset(&ar, 0, sizeof(ar));
+	ar.device_id = "";
+	ar.account = account;
+	ar.names = names;
+	ar.requested_by = p->who;
+	ar.csr = csr;
+	ar.subtree = subtree;
+	if (s->cfg.auto_approve)
+		ar.decided_by = "auto_approve (lab setting)";
+	if (tx_begin(s, err, sizeof(err)) == -1)
+		goto dberror;
+	if ((id = signerdb_add_approval(s->db, &ar, err, sizeof(err))) == -1) {
+		tx_rollback(s);
+		goto dberror;
+	}
+	if (tx_record(s, event(s->cfg.auto_approve ? "delegation_auto_granted" :
+	    "delegation_requested", p, json_pack("{s:I, s:s, s:s, s:O}",
+	    "request", (json_int_t)id, "subtree", subtree, "account", account,
+	    "names", names)), err, sizeof(err)) == -1 ||
+	    tx_commit(s, err, sizeof(err)) == -1) {
+		tx_rollback(s);
+		*resp = not_recorded("delegation request", err);
+		return 0;
+	}
+	if (s->cfg.auto_approve) {
+		log_msg(LOG_WARNING, "AUTO-APPROVED the subtree %s for account "
+		    "%s (request %lld): auto_approve is a lab setting", subtree,
+		    account, id);
+		return 1;
+	}
+	log_msg(LOG_NOTICE, "account %s asks for the subtree %s (request %lld)",
+	    account, subtree, id);
+	/* The notify command hears of it as of a device with no ID, whose one
+	 * name is the subtree. */
+	if (s->cfg.notify_command != NULL) {
+		if (notify_start(s->notify, id, "", account, list, 1, &pid,
+		    &res) == -1)
+			notify_done(s, &res);
+		else
+			log_msg(LOG_INFO, "notify_command started for request "
+			    "%lld (pid %ld)", id, (long)pid);
+	}
+	*resp = delegation_pending_reply(account, subtree, id);
+	return 0;
+dberror:
+	log_msg(LOG_ERR, "delegation of %s: %s", subtree, err);
+	*resp = proto_error(PROTO_E_INTERNAL, "database error");
+	return 0;
+}
+
+/*
+ * May this account issue under the subtree without a per-device approval?
+ * The signer's own record decides, keyed by (account, subtree): approved
+ * issues; denied or revoked is approvalDenied; pending is asked again (only
+ * its time changes); none is a new request from the front end.  An
+ * operator's issue never makes a request: without an approved delegation
+ * it is refused.  Returns 1, or 0 with *resp the reply.
+ */
+static int
+delegated(struct signer *s, const struct peer *p, const char *subtree,
+    const char *account, const json_t *names, const char *csr,
+    json_t **resp)
+{
+	json_t *rows, *row;
+	const char *status;
+	char err[256], reason[POLICY_MAX_NAME_LEN + 200];
+	long long id;
+	size_t i;
+
+	*resp = NULL;
+	if ((rows = signerdb_delegations_for(s->db, subtree, account, err,
+	    sizeof(err))) == NULL) {
+		log_msg(LOG_ERR, "delegation of %s: %s", subtree, err);
+		*resp = proto_error(PROTO_E_INTERNAL, "database error");
+		return 0;
+	}
+	json_array_foreach(rows, i, row) {
+		status = json_string_value(json_object_get(row, "status"));
+		if (strcmp(status, "approved") == 0) {
+			json_decref(rows);
+			return 1;
+		}
+	}
+	json_array_foreach(rows, i, row) {
+		status = json_string_value(json_object_get(row, "status"));
+		if (strcmp(status, "denied") == 0 ||
+		    strcmp(status, "revoked") == 0) {
+			*resp = delegation_refused(row, subtree);
+			json_decref(rows);
+			return 0;
+		}
+	}
+	if (p->role == ROLE_ADMIN) {
+		json_decref(rows);
+		snprintf(reason, sizeof(reason), "account %s has no approved "
+		    "delegation of the subtree %s", account, subtree);
+		*resp = proto_error("approvalDenied", reason);
+		return 0;
+	}
+	json_array_foreach(rows, i, row) {
+		status = json_string_value(json_object_get(row, "status"));
+		if (strcmp(status, "pending") != 0)
+			continue;
+		id = json_integer_value(json_object_get(row, "id"));
+		json_decref(rows);
+		if (tx_begin(s, err, sizeof(err)) == -1 ||
+		    signerdb_touch_pending(s->db, id, err, sizeof(err)) == -1 ||
+		    tx_commit(s, err, sizeof(err)) == -1) {
+			tx_rollback(s);
+			log_msg(LOG_ERR, "delegation of %s: %s", subtree, err);
+			*resp = proto_error(PROTO_E_INTERNAL, "database error");
+			return 0;
+		}
+		*resp = delegation_pending_reply(account, subtree, id);
+		return 0;
+	}
+	json_decref(rows);
+	return delegation_request(s, p, subtree, account, names, csr, resp);
+}
+
+/*
  * The front end's idempotency key: "order", its stable token for the
  * request (iotca-acmed's random order ID), only with "account".  Returns 0
  * with *order set (NULL when absent), -1 with *resp the refusal.
@@ -1476,9 +1718,10 @@ op_issue(struct signer *s, const struct peer *p, const json_t *jreq)
 	const char *account = NULL, *order;
 	struct csr_request *cr;
 	char reason[128], acct_spki[POLICY_SPKI_HEX_LEN + 1];
+	char subtree[POLICY_MAX_NAME_LEN + 1];
 	X509_REQ *req;
 	json_t *resp = NULL, *names = NULL;
-	int days = s->cfg.max_days;
+	int days = s->cfg.max_days, under = 0;
 
 	if (jdays != NULL) {
 		if (!json_is_integer(jdays) || json_integer_value(jdays) < 1 ||
@@ -1499,7 +1742,9 @@ op_issue(struct signer *s, const struct peer *p, const json_t *jreq)
 	if (p->role == ROLE_FRONTEND && account == NULL)
 		return proto_error(PROTO_E_BAD_REQUEST, "\"account\" is "
 		    "required on the signer socket");
-	if (account_key_param(jreq, acct_spki, sizeof(acct_spki), &resp) == -1)
+	if (account_key_param(jreq, acct_spki, sizeof(acct_spki), &resp) == -1 ||
+	    delegation_param(s, jreq, account, subtree, sizeof(subtree),
+	    &resp) == -1)
 		return resp;
 	if (order_param(jreq, account, &order, &resp) == -1 ||
 	    (order != NULL && answered_before(s, p, csr, account, order, &resp)))
@@ -1513,11 +1758,29 @@ op_issue(struct signer *s, const struct peer *p, const json_t *jreq)
 		goto out;
 	if ((names = names_json(cr)) == NULL)
 		goto out;
-	/* Operators approve by issuing; the front end needs an approval. */
+	/* Under a delegation: the names within it, and the delegation the
+	 * signer's own (approved for this account), whatever the front end
+	 * says. */
+	if (subtree[0] != '\0') {
+		if (!names_under(cr, subtree, &resp) ||
+		    !delegated(s, p, subtree, account, names, csr, &resp))
+			goto out;
+		under = 1;
+	}
+	if (cr->wants_cmc_ra && !under) {
+		resp = proto_error("badCSR", "id-kp-cmcRA is issued only under "
+		    "an approved delegation");
+		goto out;
+	}
+	cr->grant_cmc_ra = cr->wants_cmc_ra && under;
+	/* Operators approve by issuing; the front end needs an approval: of
+	 * the device, or of the delegation (and of the device too when
+	 * [policy] approve_delegated_devices says so). */
 	if (p->role == ROLE_ADMIN ||
+	    (under && !s->cfg.approve_delegated_devices) ||
 	    approved(s, p, cr, names, csr, account, &resp))
 		resp = issue_and_record(s, p, &s->pol, req, cr, days, account,
-		    order);
+		    order, under ? subtree : NULL);
 out:
 	json_decref(names);
 	X509_REQ_free(req);
@@ -1574,7 +1837,7 @@ op_server_cert(struct signer *s, const struct peer *p, const json_t *jreq)
 		}
 	}
 	resp = issue_and_record(s, p, &spol, req, cr, SERVER_CERT_DAYS, NULL,
-	    NULL);
+	    NULL, NULL);
 out:
 	X509_REQ_free(req);
 	free(cr);
@@ -1619,9 +1882,9 @@ op_decide(struct signer *s, const struct peer *p, const json_t *req)
 	const json_t *jid = json_object_get(req, "id");
 	const json_t *jr = json_object_get(req, "reason");
 	int approve = strcmp(op, "approve") == 0;
-	const char *reason = NULL;
+	const char *reason = NULL, *subtree;
 	char err[256];
-	json_t *row = NULL;
+	json_t *row = NULL, *fields = NULL;
 	int rc;
 
 	if (!json_is_integer(jid) || json_integer_value(jid) < 1)
@@ -1641,12 +1904,23 @@ op_decide(struct signer *s, const struct peer *p, const json_t *req)
 	}
 	rc = signerdb_decide(s->db, json_integer_value(jid), approve ?
 	    "approved" : "denied", reason, p->who, &row, err, sizeof(err));
-	if (rc == 0 && (tx_record(s, event(approve ? "approval_granted" :
-	    "approval_denied", p, json_pack("{s:I, s:s, s:s, s:O, s:s?}",
-	    "request", (json_int_t)json_integer_value(jid), "device_id",
-	    json_string_value(json_object_get(row, "device_id")), "account",
-	    json_string_value(json_object_get(row, "account")), "names",
-	    json_object_get(row, "names"), "reason", reason)), err,
+	subtree = json_string_value(json_object_get(row, "subtree"));
+	if (rc == 0 && subtree != NULL)
+		fields = json_pack("{s:I, s:s, s:s, s:O, s:s?}", "request",
+		    (json_int_t)json_integer_value(jid), "subtree", subtree,
+		    "account", json_string_value(json_object_get(row,
+		    "account")), "names", json_object_get(row, "names"),
+		    "reason", reason);
+	else if (rc == 0)
+		fields = json_pack("{s:I, s:s, s:s, s:O, s:s?}", "request",
+		    (json_int_t)json_integer_value(jid), "device_id",
+		    json_string_value(json_object_get(row, "device_id")),
+		    "account", json_string_value(json_object_get(row,
+		    "account")), "names", json_object_get(row, "names"),
+		    "reason", reason);
+	if (rc == 0 && (tx_record(s, event(subtree != NULL ? (approve ?
+	    "delegation_granted" : "delegation_denied") : (approve ?
+	    "approval_granted" : "approval_denied"), p, fields), err,
 	    sizeof(err)) == -1 || tx_commit(s, err, sizeof(err)) == -1)) {
 		tx_rollback(s);
 		json_decref(row);
@@ -1667,11 +1941,18 @@ op_decide(struct signer *s, const struct peer *p, const json_t *req)
 		log_msg(LOG_ERR, "%s", err);
 		return proto_error(PROTO_E_INTERNAL, "database error");
 	}
-	log_msg(LOG_NOTICE, "request %lld for device %s %s by %s%s%s",
-	    (long long)json_integer_value(jid),
-	    json_string_value(json_object_get(row, "device_id")),
-	    approve ? "approved" : "denied", p->who, reason ? ": " : "",
-	    reason ? reason : "");
+	if (subtree != NULL)
+		log_msg(LOG_NOTICE, "request %lld of account %s for the subtree "
+		    "%s %s by %s%s%s", (long long)json_integer_value(jid),
+		    json_string_value(json_object_get(row, "account")), subtree,
+		    approve ? "approved" : "denied", p->who, reason ? ": " : "",
+		    reason ? reason : "");
+	else
+		log_msg(LOG_NOTICE, "request %lld for device %s %s by %s%s%s",
+		    (long long)json_integer_value(jid),
+		    json_string_value(json_object_get(row, "device_id")),
+		    approve ? "approved" : "denied", p->who, reason ? ": " : "",
+		    reason ? reason : "");
 	return json_pack("{s:b, s:o}", "ok", 1, "request", row);
 }
 
@@ -1689,6 +1970,85 @@ valid_device_id(const char *d)
 	return 1;
 }
 
+/*
+ * revoke_approval of a delegation: the subtree's approved and pending
+ * requests of one account (or of every account) end, so nothing more is
+ * issued under it; with revoke_certs, the certificates issued under it too.
+ */
+static json_t *
+revoke_delegation(struct signer *s, const struct peer *p, const json_t *req)
+{
+	const json_t *jsub = json_object_get(req, "subtree");
+	const json_t *jacct = json_object_get(req, "account");
+	int with_certs = json_is_true(json_object_get(req, "revoke_certs"));
+	char subtree[POLICY_MAX_NAME_LEN + 1], reason[400], err[256];
+	const char *account = NULL;
+	long nreq, ncerts = 0;
+	json_t *serials = NULL, *js;
+	size_t i;
+	int rc;
+
+	if (!json_is_string(jsub) || json_string_length(jsub) !=
+	    strlen(json_string_value(jsub)))
+		return proto_error(PROTO_E_BAD_REQUEST, "\"subtree\" must be a "
+		    "DNS name");
+	if (policy_check_subtree(&s->pol, json_string_value(jsub), subtree,
+	    sizeof(subtree), reason, sizeof(reason)) != POLICY_OK)
+		return proto_error(PROTO_E_BAD_REQUEST, reason);
+	if (jacct != NULL && !json_is_null(jacct)) {
+		if (!json_is_string(jacct) ||
+		    !valid_account(json_string_value(jacct)))
+			return proto_error(PROTO_E_BAD_REQUEST, "\"account\" must "
+			    "be 1 to 128 characters of [A-Za-z0-9_-]");
+		account = json_string_value(jacct);
+	}
+	if (tx_begin(s, err, sizeof(err)) == -1)
+		goto dberror;
+	if ((with_certs && (serials = signerdb_delegation_serials(s->db,
+	    subtree, account, err, sizeof(err))) == NULL) ||
+	    (nreq = signerdb_revoke_delegations(s->db, subtree, account,
+	    p->who, err, sizeof(err))) == -1 || (with_certs &&
+	    (ncerts = signerdb_revoke_delegation_certs(s->db, subtree, account,
+	    CRL_REASON_PRIVILEGE_WITHDRAWN, time(NULL), err,
+	    sizeof(err))) == -1)) {
+		tx_rollback(s);
+		json_decref(serials);
+		goto dberror;
+	}
+	if (nreq == 0 && ncerts == 0) {
+		tx_rollback(s);
+		json_decref(serials);
+		return proto_error(PROTO_E_NOT_FOUND, "no delegation or pending "
+		    "request for that subtree");
+	}
+	rc = tx_record(s, event("delegation_revoked", p, json_pack("{s:s, s:s?, "
+	    "s:I, s:b}", "subtree", subtree, "account", account, "requests",
+	    (json_int_t)nreq, "revoke_certs", with_certs)), err, sizeof(err));
+	json_array_foreach(serials, i, js) {
+		if (rc == 0)
+			rc = tx_record(s, event("certificate_revoked", p,
+			    json_pack("{s:O, s:s, s:s}", "serial", js, "reason",
+			    certgen_reason_name(CRL_REASON_PRIVILEGE_WITHDRAWN),
+			    "delegation", subtree)), err, sizeof(err));
+	}
+	json_decref(serials);
+	if (rc == -1 || tx_commit(s, err, sizeof(err)) == -1) {
+		tx_rollback(s);
+		return not_recorded("delegation revocation", err);
+	}
+	log_msg(LOG_NOTICE, "delegation of the subtree %s%s%s revoked by %s "
+	    "(%ld requests, %ld certificates revoked)", subtree,
+	    account != NULL ? " to account " : "", account != NULL ? account :
+	    "", p->who, nreq, ncerts);
+	if (ncerts > 0 && refresh_crl(s, err, sizeof(err)) == -1)
+		log_msg(LOG_ERR, "CRL after revocation: %s", err);
+	return json_pack("{s:b, s:I, s:I}", "ok", 1, "approvals",
+	    (json_int_t)nreq, "certs", (json_int_t)ncerts);
+dberror:
+	log_msg(LOG_ERR, "%s", err);
+	return proto_error(PROTO_E_INTERNAL, "database error");
+}
+
 static json_t *
 op_revoke_approval(struct signer *s, const struct peer *p, const json_t *req)
 {
@@ -1700,6 +2060,12 @@ op_revoke_approval(struct signer *s, const struct peer *p, const json_t *req)
 	size_t i;
 	int rc;
 
+	if (json_object_get(req, "subtree") != NULL) {
+		if (json_object_get(req, "device_id") != NULL)
+			return proto_error(PROTO_E_BAD_REQUEST, "give "
+			    "\"device_id\" or \"subtree\", not both");
+		return revoke_delegation(s, p, req);
+	}
 	if (device == NULL || !valid_device_id(device))
 		return proto_error(PROTO_E_BAD_REQUEST, "\"device_id\" must be "
 		    "a lower-case host label");

@@ -21,7 +21,7 @@
 
 /* Version 1 is the schema below; each later version is one step of
  * migrations[], run in order on an older file, in one transaction. */
-#define SCHEMA_VERSION	3
+#define SCHEMA_VERSION	4
 
 struct signerdb {
 	sqlite3		*db;
@@ -183,10 +183,30 @@ migrate_v3(struct signerdb *s, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Version 4: delegations (integrations draft; RFC 9444).  An approval row
+ * with a subtree is an account's request for a DNS subtree (device_id "");
+ * a certificate issued under an approved delegation names it, so that
+ * withdrawing the delegation can revoke exactly those.
+ */
+static int
+migrate_v4(struct signerdb *s, char *err, size_t errlen)
+{
+	if (sqlite3_exec(s->db, "ALTER TABLE approvals ADD COLUMN subtree TEXT;"
+	    "CREATE INDEX approvals_subtree ON approvals(subtree, account) "
+	    "WHERE subtree IS NOT NULL;"
+	    "ALTER TABLE certs ADD COLUMN delegation TEXT;"
+	    "CREATE INDEX certs_delegation ON certs(delegation, account) "
+	    "WHERE delegation IS NOT NULL;", NULL, NULL, NULL) != SQLITE_OK)
+		return dberr(s, err, errlen, "schema version 4");
+	return 0;
+}
+
 /* migrations[i] takes the file from version i + 1 to i + 2. */
 static int (*const migrations[])(struct signerdb *, char *, size_t) = {
 	migrate_v2,
 	migrate_v3,
+	migrate_v4,
 };
 
 /* Bring an older file up to SCHEMA_VERSION, all steps or none. */
@@ -280,8 +300,8 @@ signerdb_open(const char *path, char *err, size_t errlen)
 		goto fail;
 	if (sqlite3_prepare_v2(s->db, "INSERT INTO certs(serial, device_id, "
 	    "names, account, requested_by, not_before, not_after, issued_at, "
-	    "status, pem, spki_sha256, order_token) VALUES (?, ?, ?, ?, ?, ?, "
-	    "?, strftime('%s','now'), 'valid', ?, ?, ?)", -1, &s->insert, NULL) !=
+	    "status, pem, spki_sha256, order_token, delegation) VALUES (?, ?, "
+	    "?, ?, ?, ?, ?, strftime('%s','now'), 'valid', ?, ?, ?, ?)", -1, &s->insert, NULL) !=
 	    SQLITE_OK) {
 		dberr(s, err, errlen, "prepare");
 		goto fail;
@@ -324,7 +344,8 @@ signerdb_insert_cert(struct signerdb *s, const struct cert_record *r,
 	    sqlite3_bind_int64(st, 7, (sqlite3_int64)r->not_after) ||
 	    sqlite3_bind_text(st, 8, r->pem, -1, SQLITE_STATIC) ||
 	    sqlite3_bind_text(st, 9, r->spki_sha256, -1, SQLITE_STATIC) ||
-	    sqlite3_bind_text(st, 10, r->order_token, -1, SQLITE_STATIC)) {
+	    sqlite3_bind_text(st, 10, r->order_token, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_text(st, 11, r->delegation, -1, SQLITE_STATIC)) {
 		rc = dberr(s, err, errlen, "bind");
 		goto out;
 	}
@@ -766,7 +787,8 @@ signerdb_rollback(struct signerdb *s)
 #define APPROVAL_COLUMNS "a.id, a.device_id, a.account, a.names, a.status, " \
 	"a.requested_at, a.requested_by, a.decided_at, a.decided_by, a.reason, " \
 	"EXISTS (SELECT 1 FROM approvals o WHERE o.device_id = a.device_id " \
-	"AND o.account != a.account AND o.status = 'approved')"
+	"AND o.subtree IS a.subtree AND o.account != a.account " \
+	"AND o.status = 'approved'), a.subtree"
 
 static json_t *
 approval_row(sqlite3_stmt *st)
@@ -800,6 +822,12 @@ approval_row(sqlite3_stmt *st)
 	if (sqlite3_column_type(st, 9) != SQLITE_NULL &&
 	    json_object_set_new(o, "reason",
 	    json_string((const char *)sqlite3_column_text(st, 9))) == -1) {
+		json_decref(o);
+		return NULL;
+	}
+	if (sqlite3_column_type(st, 11) != SQLITE_NULL &&
+	    json_object_set_new(o, "subtree",
+	    json_string((const char *)sqlite3_column_text(st, 11))) == -1) {
 		json_decref(o);
 		return NULL;
 	}
@@ -841,8 +869,8 @@ signerdb_approvals_for(struct signerdb *s, const char *device_id,
 	json_t *arr;
 
 	if (sqlite3_prepare_v2(s->db, "SELECT " APPROVAL_COLUMNS " FROM "
-	    "approvals a WHERE a.device_id = ? AND a.account = ? ORDER BY a.id "
-	    "DESC", -1, &st, NULL) != SQLITE_OK ||
+	    "approvals a WHERE a.device_id = ? AND a.account = ? AND a.subtree "
+	    "IS NULL ORDER BY a.id DESC", -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC) != SQLITE_OK) {
 		dberr(s, err, errlen, "approvals");
@@ -896,9 +924,9 @@ signerdb_add_approval(struct signerdb *s, const struct approval_request *r,
 	}
 	if (sqlite3_prepare_v2(s->db, "INSERT INTO approvals(device_id, account, "
 	    "names, status, requested_at, requested_by, decided_at, decided_by, "
-	    "csr) VALUES (?, ?, ?, ?, strftime('%s','now'), ?, CASE WHEN ? IS "
-	    "NULL THEN NULL ELSE strftime('%s','now') END, ?, ?)", -1, &st,
-	    NULL) != SQLITE_OK ||
+	    "csr, subtree) VALUES (?, ?, ?, ?, strftime('%s','now'), ?, CASE "
+	    "WHEN ? IS NULL THEN NULL ELSE strftime('%s','now') END, ?, ?, ?)",
+	    -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 1, r->device_id, -1, SQLITE_STATIC) ||
 	    sqlite3_bind_text(st, 2, r->account, -1, SQLITE_STATIC) ||
 	    sqlite3_bind_text(st, 3, names, -1, SQLITE_STATIC) ||
@@ -908,6 +936,7 @@ signerdb_add_approval(struct signerdb *s, const struct approval_request *r,
 	    sqlite3_bind_text(st, 6, r->decided_by, -1, SQLITE_STATIC) ||
 	    sqlite3_bind_text(st, 7, r->decided_by, -1, SQLITE_STATIC) ||
 	    sqlite3_bind_text(st, 8, r->csr, -1, SQLITE_STATIC) ||
+	    sqlite3_bind_text(st, 9, r->subtree, -1, SQLITE_STATIC) ||
 	    sqlite3_step(st) != SQLITE_DONE)
 		dberr(s, err, errlen, "add approval");
 	else
@@ -1001,7 +1030,7 @@ signerdb_revoke_approvals(struct signerdb *s, const char *device_id,
 	if (sqlite3_prepare_v2(s->db, "UPDATE approvals SET status = 'revoked', "
 	    "decided_by = ?, decided_at = strftime('%s','now'), reason = "
 	    "'approval revoked by the operator' WHERE device_id = ? AND "
-	    "status IN ('approved', 'pending')", -1, &st, NULL) == SQLITE_OK &&
+	    "subtree IS NULL AND status IN ('approved', 'pending')", -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_bind_text(st, 1, decided_by, -1, SQLITE_STATIC) == SQLITE_OK &&
 	    sqlite3_bind_text(st, 2, device_id, -1, SQLITE_STATIC) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_DONE)
@@ -1068,6 +1097,138 @@ signerdb_valid_serials(struct signerdb *s, const char *device_id, char *err,
 		return NULL;
 	}
 	return arr;
+}
+
+json_t *
+signerdb_delegations_for(struct signerdb *s, const char *subtree,
+    const char *account, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	json_t *arr;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT " APPROVAL_COLUMNS " FROM "
+	    "approvals a WHERE a.subtree = ? AND a.account = ? ORDER BY a.id "
+	    "DESC", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, subtree, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC) != SQLITE_OK) {
+		dberr(s, err, errlen, "delegations");
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	arr = approval_rows(s, st, err, errlen);
+	sqlite3_finalize(st);
+	return arr;
+}
+
+int
+signerdb_touch_pending(struct signerdb *s, long long id, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(s->db, "UPDATE approvals SET requested_at = "
+	    "strftime('%s','now') WHERE id = ? AND status = 'pending'", -1, &st,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		rc = dberr(s, err, errlen, "update delegation request");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Bind the subtree and, if given, the account of a delegation statement. */
+static int
+bind_delegation(sqlite3_stmt *st, const char *subtree, const char *account)
+{
+	return bind_text(st, ":sub", subtree) != SQLITE_OK ||
+	    bind_text(st, ":acct", account) != SQLITE_OK ? -1 : 0;
+}
+
+long
+signerdb_revoke_delegations(struct signerdb *s, const char *subtree,
+    const char *account, const char *decided_by, char *err, size_t errlen)
+{
+	char sql[320];
+	sqlite3_stmt *st;
+	long changed = -1;
+
+	snprintf(sql, sizeof(sql), "UPDATE approvals SET status = 'revoked', "
+	    "decided_by = :by, decided_at = strftime('%%s','now'), reason = "
+	    "'delegation revoked by the operator' WHERE subtree = :sub%s AND "
+	    "status IN ('approved', 'pending')", account != NULL ?
+	    " AND account = :acct" : "");
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    bind_text(st, ":by", decided_by) == SQLITE_OK &&
+	    bind_delegation(st, subtree, account) == 0 &&
+	    sqlite3_step(st) == SQLITE_DONE)
+		changed = sqlite3_changes(s->db);
+	else
+		dberr(s, err, errlen, "revoke delegations");
+	sqlite3_finalize(st);
+	return changed;
+}
+
+json_t *
+signerdb_delegation_serials(struct signerdb *s, const char *subtree,
+    const char *account, char *err, size_t errlen)
+{
+	char sql[200];
+	sqlite3_stmt *st;
+	json_t *arr;
+	int rc;
+
+	if ((arr = json_array()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	snprintf(sql, sizeof(sql), "SELECT serial FROM certs WHERE delegation "
+	    "= :sub%s AND status = 'valid' ORDER BY serial", account != NULL ?
+	    " AND account = :acct" : "");
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    bind_delegation(st, subtree, account) == -1) {
+		sqlite3_finalize(st);
+		json_decref(arr);
+		dberr(s, err, errlen, "delegated certificates");
+		return NULL;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (json_array_append_new(arr, json_string((const char *)
+		    sqlite3_column_text(st, 0))) == -1) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		json_decref(arr);
+		dberr(s, err, errlen, "delegated certificates");
+		return NULL;
+	}
+	return arr;
+}
+
+long
+signerdb_revoke_delegation_certs(struct signerdb *s, const char *subtree,
+    const char *account, int reason, time_t when, char *err, size_t errlen)
+{
+	char sql[256];
+	sqlite3_stmt *st;
+	long changed = -1;
+
+	snprintf(sql, sizeof(sql), "UPDATE certs SET status = 'revoked', "
+	    "reason = :reason, revoked_at = :when WHERE delegation = :sub%s AND "
+	    "status = 'valid'", account != NULL ? " AND account = :acct" : "");
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    bind_int64(st, ":reason", reason) == SQLITE_OK &&
+	    bind_int64(st, ":when", (long long)when) == SQLITE_OK &&
+	    bind_delegation(st, subtree, account) == 0 &&
+	    sqlite3_step(st) == SQLITE_DONE)
+		changed = sqlite3_changes(s->db);
+	else
+		dberr(s, err, errlen, "revoke delegated certificates");
+	sqlite3_finalize(st);
+	return changed;
 }
 
 struct sqlite3 *

@@ -29,6 +29,8 @@ struct cert_record {
 	const char	*pem;
 	const char	*spki_sha256;	/* policy_spki_sha256() of its key */
 	const char	*order_token;	/* the front end's idempotency key, or NULL */
+	const char	*delegation;	/* the approved subtree it was issued
+					 * under, or NULL */
 };
 
 #define SIGNERDB_DUPLICATE	1	/* serial already present: retry with another */
@@ -104,7 +106,8 @@ void	 signerdb_rollback(struct signerdb *);
  * Rows come back as JSON objects: id, device_id, account, names, status
  * ("pending", "approved", "denied", "revoked"), requested_at, requested_by,
  * decided_at, decided_by, reason, approved_elsewhere (the device is approved
- * for another account).
+ * for another account).  A delegation (an account's request for a DNS
+ * subtree) is a row of the same table with "subtree" set and device_id "".
  */
 struct approval_request {
 	const char	*device_id;
@@ -113,6 +116,7 @@ struct approval_request {
 	const char	*requested_by;
 	const char	*csr;		/* PEM, for the operator's eyes */
 	const char	*decided_by;	/* non-NULL: recorded approved at once */
+	const char	*subtree;	/* a delegation request, or NULL */
 };
 
 /* Every row for a device and account, newest first. */
@@ -144,6 +148,24 @@ int	 signerdb_decide(struct signerdb *, long long id, const char *status,
 /* Revoke every approved or pending request of a device; the count or -1. */
 long	 signerdb_revoke_approvals(struct signerdb *, const char *device_id,
 	    const char *decided_by, char *err, size_t errlen);
+/* Every delegation row of a subtree and account, newest first. */
+json_t	*signerdb_delegations_for(struct signerdb *, const char *subtree,
+	    const char *account, char *err, size_t errlen);
+/* A pending request asked again: only its time changes. */
+int	 signerdb_touch_pending(struct signerdb *, long long id, char *err,
+	    size_t errlen);
+/* Revoke the approved or pending delegations of a subtree, of one account
+ * or (account NULL) of all; the count or -1. */
+long	 signerdb_revoke_delegations(struct signerdb *, const char *subtree,
+	    const char *account, const char *decided_by, char *err,
+	    size_t errlen);
+/* The serials of the valid certificates issued under a delegation (account
+ * NULL: any account's), and their revocation (the count or -1). */
+json_t	*signerdb_delegation_serials(struct signerdb *, const char *subtree,
+	    const char *account, char *err, size_t errlen);
+long	 signerdb_revoke_delegation_certs(struct signerdb *,
+	    const char *subtree, const char *account, int reason, time_t when,
+	    char *err, size_t errlen);
 /* The serials of a device's valid certificates (what the next call revokes). */
 json_t	*signerdb_valid_serials(struct signerdb *, const char *device_id,
 	    char *err, size_t errlen);

@@ -46,3 +46,10 @@ add_test(NAME signer-notify
 set_tests_properties(signer-notify PROPERTIES
 	ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
 	TIMEOUT 180)
+
+# Delegation of a DNS subtree to an account (RFC 9444, integrations draft).
+add_test(NAME signer-delegation
+	COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_delegation.py)
+set_tests_properties(signer-delegation PROPERTIES
+	ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
+	TIMEOUT 180)

@@ -95,6 +95,7 @@ test_good_file_and_defaults(void **state)
 	assert_int_equal(cfg.max_days, 90);
 	assert_int_equal(cfg.root_years, 10);
 	assert_int_equal(cfg.auto_approve, 0);
+	assert_int_equal(cfg.approve_delegated_devices, 0);
 	assert_int_equal(cfg.admin_uids.n, 2);
 	assert_int_equal(cfg.admin_uids.id[1], 0);
 	config_free(&cfg);
@@ -163,6 +164,8 @@ test_bad_bool(void **state)
 {
 	assert_refused("[signer]", "[policy]\nauto_approve = maybe", 10,
 	    "auto_approve must be true or false");
+	assert_refused("[signer]", "[policy]\napprove_delegated_devices = 2",
+	    10, "approve_delegated_devices must be true or false");
 }
 
 static void

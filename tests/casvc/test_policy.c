@@ -894,6 +894,51 @@ err_types(void **state)
 	    "rejectedIdentifier");
 }
 
+/* The subtrees an account may be delegated, and whole-label containment. */
+static void
+subtree_table(void **state)
+{
+	static const struct {
+		const char	*name;
+		int		 ok;
+		const char	*why;
+	} t[] = {
+		{ "home.arpa", 1, NULL },
+		{ "EST.Home.Arpa", 1, NULL },
+		{ "a.b.home.arpa", 1, NULL },
+		{ "local", 0, ".local" },
+		{ "lab.local", 0, ".local" },
+		{ "corp.example", 0, "not within a configured domain" },
+		{ "xhome.arpa", 0, "not within a configured domain" },
+		{ "arpa", 0, "not within a configured domain" },
+		{ "bad..home.arpa", 0, "bad..home.arpa" },
+		{ "", 0, "1 to 253" },
+	};
+	char canon[POLICY_MAX_NAME_LEN + 1], reason[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		enum policy_err e = policy_check_subtree(&base_policy, t[i].name,
+		    canon, sizeof(canon), reason, sizeof(reason));
+
+		if (t[i].ok && e != POLICY_OK)
+			fail_msg("%s refused: %s", t[i].name, reason);
+		if (!t[i].ok && (e != POLICY_REJECTED_IDENTIFIER ||
+		    strstr(reason, t[i].why) == NULL))
+			fail_msg("%s: got %d \"%s\", want \"%s\"", t[i].name,
+			    (int)e, reason, t[i].why);
+	}
+	assert_int_equal(policy_check_subtree(&base_policy, "EST.Home.Arpa",
+	    canon, sizeof(canon), reason, sizeof(reason)), POLICY_OK);
+	assert_string_equal(canon, "est.home.arpa");
+	assert_true(policy_name_within("dev.est.home.arpa", "est.home.arpa"));
+	assert_true(policy_name_within("est.home.arpa", "est.home.arpa"));
+	assert_false(policy_name_within("dev.xest.home.arpa", "est.home.arpa"));
+	assert_false(policy_name_within("xest.home.arpa", "est.home.arpa"));
+	assert_false(policy_name_within("home.arpa", "est.home.arpa"));
+}
+
 int
 main(void)
 {
@@ -949,6 +994,7 @@ main(void)
 		cmocka_unit_test(dns_table),
 		cmocka_unit_test(ip_table),
 		cmocka_unit_test(err_types),
+		cmocka_unit_test(subtree_table),
 	};
 
 	return cmocka_run_group_tests_name("policy", tests, setup_keys,
