@@ -34,6 +34,7 @@
 #include "listener.h"
 #include "log.h"
 #include "nonce.h"
+#include "publish.h"
 #include "ratelimit.h"
 #include "tlscert.h"
 #include "vpool.h"
@@ -71,6 +72,9 @@ set_root_pem(struct acmed *a, const char *pem)
 	free(a->root_pem);
 	a->root_pem = s;
 	pthread_mutex_unlock(&a->root_lock);
+	if (a->pub != NULL && publish_set_root(a->pub, pem) == -1)
+		log_msg(LOG_WARNING, "the signer's root is not a PEM "
+		    "certificate: %s keeps the old one", CONFIG_PUBLISH_ROOT_PATH);
 }
 
 static void
@@ -261,6 +265,23 @@ make_limits(struct acmed *a)
 	    NULL ? -1 : 0;
 }
 
+/* The CRL and the root over plain HTTP, when there is a socket for it. */
+static int
+start_publish(struct acmed *a, struct listener *l, char *err, size_t errlen)
+{
+	const int *fds;
+	size_t nfds = listener_plain_fds(l, &fds);
+
+	if (publish_http_start(a->pub, &a->acme, fds, nfds, err, errlen) == -1)
+		return -1;
+	if (publish_http_name(a->pub) != NULL)
+		log_msg(LOG_INFO, "serving the CRL and the root over HTTP on "
+		    "%s (%s%s, %s%s)", publish_http_name(a->pub),
+		    a->ca.publish_url, CONFIG_PUBLISH_CRL_PATH,
+		    a->ca.publish_url, CONFIG_PUBLISH_ROOT_PATH);
+	return 0;
+}
+
 static int
 run(struct acmed *a)
 {
@@ -305,6 +326,11 @@ run(struct acmed *a)
 		log_msg(LOG_ERR, "%s", err);
 		goto out;
 	}
+	if ((a->pub = publish_new(a->ca.publish_url, a->ca.signer_socket)) ==
+	    NULL) {
+		log_msg(LOG_ERR, "out of memory");
+		goto out;
+	}
 	if ((l = listener_bind(&a->acme, &app, err, sizeof(err))) == NULL ||
 	    first_certificate(a, &m, err, sizeof(err)) == -1 ||
 	    listener_serve(l, &m, err, sizeof(err)) == -1) {
@@ -312,6 +338,10 @@ run(struct acmed *a)
 		goto out;
 	}
 	set_root_pem(a, m.root_pem);
+	if (start_publish(a, l, err, sizeof(err)) == -1) {
+		log_msg(LOG_ERR, "%s", err);
+		goto out;
+	}
 	log_msg(LOG_INFO, "serving %s%s (directory %s/directory)",
 	    listener_name(l, 0), listener_count(l) > 1 ? " and more" : "",
 	    a->acme.base_url);
@@ -329,6 +359,9 @@ out:
 		workers_close(a->workers);
 	listener_free(l);
 	workers_free(a->workers);
+	/* After the workers: none of them is in publish_answer any more. */
+	publish_free(a->pub);
+	a->pub = NULL;
 	a->workers = NULL;
 	ratelimit_free(a->rl_new_account);
 	ratelimit_free(a->rl_address);

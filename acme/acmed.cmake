@@ -4,7 +4,7 @@ set(_d ${CMAKE_CURRENT_LIST_DIR})
 add_library(iotca_acmed STATIC
   ${_d}/acmed_config.c ${_d}/acmedb.c ${_d}/auth.c ${_d}/certid.c
   ${_d}/contact.c ${_d}/http.c ${_d}/issue.c ${_d}/keycache.c ${_d}/listener.c ${_d}/nonce.c
-  ${_d}/objects.c ${_d}/res_account.c ${_d}/res_authz.c ${_d}/res_cert.c
+  ${_d}/objects.c ${_d}/publish.c ${_d}/res_account.c ${_d}/res_authz.c ${_d}/res_cert.c
   ${_d}/res_directory.c ${_d}/res_order.c ${_d}/signercall.c ${_d}/tlscert.c
   ${_d}/vpool.c ${_d}/ratelimit.c ${_d}/workers.c)
 target_include_directories(iotca_acmed PUBLIC ${_d})

@@ -20,6 +20,7 @@ struct vpool;
 struct tlscert;
 struct workers;
 struct ratelimit;
+struct publish;
 
 struct acmed {
 	struct config		 ca;		/* [ca], [signer], [policy] */
@@ -37,6 +38,8 @@ struct acmed {
 	/* The root PEM as the signer gave it with our TLS certificate. */
 	pthread_mutex_t		 root_lock;
 	char			*root_pem;
+	/* The CRL and the root for relying parties (publish.h) */
+	struct publish		*pub;
 };
 
 /* The root PEM, copied (the TLS renewal may replace it); NULL if none yet. */

@@ -159,6 +159,17 @@ handle_acme(struct parse_state *st, const char *name, const char *value)
 		c->nlisten++;
 		return 1;
 	}
+	if (strcmp(name, "http_listen") == 0) {
+		if (c->nhttp_listen == ACME_MAX_LISTEN)
+			return fail(st, "more than %d http_listen addresses",
+			    ACME_MAX_LISTEN);
+		if (acme_parse_hostport(value,
+		    &c->http_listen[c->nhttp_listen]) == -1)
+			return fail(st, "http_listen must be ADDR:PORT or "
+			    "[V6ADDR]:PORT, not \"%s\"", value);
+		c->nhttp_listen++;
+		return 1;
+	}
 	if (strcmp(name, "base_url") == 0) {
 		if (!valid_base_url(value))
 			return fail(st, "base_url must be https://HOST[:PORT], "

@@ -34,6 +34,9 @@ struct acme_listen {
 struct acme_config {
 	struct acme_listen	 listen[ACME_MAX_LISTEN];
 	size_t			 nlisten;
+	/* Plain HTTP for the CRL and the root only (publish.h) */
+	struct acme_listen	 http_listen[ACME_MAX_LISTEN];
+	size_t			 nhttp_listen;
 	char			*base_url;	/* no trailing slash */
 	char			*db;
 	int			 http01_port;	/* default 80 */

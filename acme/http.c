@@ -18,6 +18,7 @@
 #include "log.h"
 #include "nonce.h"
 #include "ratelimit.h"
+#include "publish.h"
 #include "resources.h"
 #include "workers.h"
 
@@ -253,7 +254,13 @@ add_headers(struct acmed *a, struct MHD_Response *m, const struct resp *rs)
 	if ((index = url_of(a, PATH_DIRECTORY)) == NULL)
 		return -1;
 	rc |= add_header(m, "Replay-Nonce", nonce);
-	rc |= add_header(m, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	rc |= add_header(m, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    rs->etag[0] != '\0' ? "no-cache" : "no-store");
+	if (rs->etag[0] != '\0') {
+		rc |= add_header(m, MHD_HTTP_HEADER_ETAG, rs->etag);
+		rc |= add_header(m, MHD_HTTP_HEADER_LAST_MODIFIED,
+		    rs->last_modified);
+	}
 	if (rs->ctype != NULL)
 		rc |= add_header(m, MHD_HTTP_HEADER_CONTENT_TYPE, rs->ctype);
 	if (rs->location != NULL)
@@ -425,6 +432,27 @@ limit_account(struct req *r, const struct route *rt, struct resp *rs)
 }
 
 /* Route, check and run one request; the response is in rs. */
+/* The CRL or the root (publish.h), as over plain HTTP. */
+static int
+published(struct req *r, struct resp *rs)
+{
+	struct pub_answer pa;
+
+	if (publish_answer(r->a->pub, r->method, r->path,
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_IF_NONE_MATCH),
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_IF_MODIFIED_SINCE), &pa) == -1)
+		return -1;
+	set_body(rs, pa.status, pa.ctype, (char *)pa.body, pa.len);
+	pa.body = NULL;
+	rs->allow = pa.allow;
+	snprintf(rs->etag, sizeof(rs->etag), "%s", pa.etag);
+	snprintf(rs->last_modified, sizeof(rs->last_modified), "%s",
+	    pa.last_modified);
+	return 0;
+}
+
 static int
 dispatch(struct req *r, struct resp *rs)
 {
@@ -432,6 +460,8 @@ dispatch(struct req *r, struct resp *rs)
 	const struct route *rt;
 	int m = method_bit(r->method);
 
+	if (publish_path(r->a->pub, r->path))
+		return published(r, rs);
 	if ((rt = find_route(r)) == NULL)
 		return resp_problem(rs, MHD_HTTP_NOT_FOUND, "malformed",
 		    "no such resource");

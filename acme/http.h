@@ -53,6 +53,10 @@ struct resp {
 	size_t		 nlinks;
 	int		 retry_after;	/* seconds, 0 = none */
 	const char	*allow;		/* 405 */
+	/* Published objects (publish.h): validators, and no-cache instead
+	 * of no-store */
+	char		 etag[64];
+	char		 last_modified[40];
 };
 
 /* Where a request is: read, with the workers, answered (see http.c). */

@@ -77,6 +77,10 @@ struct listener {
 	int			 fd[ACME_MAX_LISTEN];
 	char			 text[ACME_MAX_LISTEN][80];
 	size_t			 n;
+	/* Passed sockets named "http" (FileDescriptorName=): plain HTTP,
+	 * handed to the publisher (publish.h), never served with TLS. */
+	int			 plain_fd[ACME_MAX_LISTEN];
+	size_t			 nplain;
 	struct generation	*live;
 	struct generation	*retired;	/* quiesced, waiting for stop_at */
 };
@@ -142,35 +146,62 @@ sock_name(int fd, char *out, size_t outlen)
 static int
 adopt_passed(struct listener *l, char *err, size_t errlen)
 {
-	int i, n, fd;
+	char **names = NULL;
+	int i, n, fd, rc = -1, plain;
 
-	if ((n = sd_listen_fds(1)) < 0) {
+	if ((n = sd_listen_fds_with_names(1, &names)) < 0) {
 		snprintf(err, errlen, "sd_listen_fds: %s", strerror(-n));
 		return -1;
 	}
 	if (n > ACME_MAX_LISTEN) {
 		snprintf(err, errlen, "systemd passed %d sockets; at most %d",
 		    n, ACME_MAX_LISTEN);
-		return -1;
+		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		fd = SD_LISTEN_FDS_START + i;
+		plain = names != NULL && names[i] != NULL &&
+		    strcmp(names[i], "http") == 0;
 		if (sd_is_socket(fd, AF_INET, SOCK_STREAM, 1) <= 0 &&
 		    sd_is_socket(fd, AF_INET6, SOCK_STREAM, 1) <= 0) {
 			snprintf(err, errlen, "passed fd %d is not a listening "
 			    "TCP socket", fd);
-			return -1;
+			goto out;
 		}
 		/* Ours now: closed on exec like the ones we bind. */
 		if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
 			snprintf(err, errlen, "fd %d: %s", fd, strerror(errno));
-			return -1;
+			goto out;
+		}
+		if (plain) {
+			l->plain_fd[l->nplain++] = fd;
+			continue;
 		}
 		l->fd[l->n] = fd;
 		sock_name(fd, l->text[l->n], sizeof(l->text[l->n]));
 		l->n++;
 	}
-	return n;
+	rc = (int)l->n;
+out:
+	if (names != NULL) {
+		for (i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+	}
+	return rc;
+}
+
+int
+listener_bind_address(const struct acme_listen *a, char *err, size_t errlen)
+{
+	return bind_one(a, err, errlen);
+}
+
+size_t
+listener_plain_fds(const struct listener *l, const int **fds)
+{
+	*fds = l->plain_fd;
+	return l->nplain;
 }
 
 struct listener *

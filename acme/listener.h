@@ -50,6 +50,12 @@ struct listener_app {
  */
 struct listener	*listener_bind(const struct acme_config *,
 		    const struct listener_app *, char *err, size_t errlen);
+/* The sockets systemd passed with FileDescriptorName=http: plain HTTP
+ * for the publisher (publish.h), not served by the listener. */
+size_t		 listener_plain_fds(const struct listener *, const int **fds);
+/* A listening TCP socket bound to a; -1 with err. */
+int		 listener_bind_address(const struct acme_listen *, char *err,
+		    size_t errlen);
 /* "127.0.0.1:8443" of the i-th socket, for the log. */
 const char	*listener_name(const struct listener *, size_t i);
 /* How many sockets the listener serves. */

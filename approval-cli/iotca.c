@@ -16,9 +16,12 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "cli.h"
 #include "config.h"
+#include "crlfetch.h"
 #include "proto.h"
 
 void
@@ -382,7 +385,14 @@ cmd_issue(struct cli *c)
 	int rc;
 
 	if (c->csr == NULL || c->out == NULL) {
-		cli_error("usage: iotca issue --csr FILE --out FILE [--days N]");
+		cli_error("usage: iotca issue --csr FILE --out FILE [--days N] "
+		    "[--subtree D --account X]");
+		return 2;
+	}
+	/* Under an account's approved delegation (an EST RA's own
+	 * certificate, which may then carry id-kp-cmcRA). */
+	if ((c->subtree == NULL) != (c->account == NULL)) {
+		cli_error("issue: --subtree and --account go together");
 		return 2;
 	}
 	if ((csr = read_file(c->csr, 32 * 1024)) == NULL)
@@ -391,6 +401,12 @@ cmd_issue(struct cli *c)
 	free(csr);
 	if (req != NULL && c->days > 0 &&
 	    json_object_set_new(req, "days", json_integer(c->days)) == -1) {
+		json_decref(req);
+		req = NULL;
+	}
+	if (req != NULL && c->subtree != NULL && (json_object_set_new(req,
+	    "delegation", json_string(c->subtree)) == -1 ||
+	    json_object_set_new(req, "account", json_string(c->account)) == -1)) {
 		json_decref(req);
 		req = NULL;
 	}
@@ -660,6 +676,44 @@ cmd_pem(struct cli *c, const char *op)
 	return rc;
 }
 
+/* The CRL, read in pages of DER (it outgrows one record past ~1,000
+ * revocations), written as PEM. */
+static int
+cmd_crl(struct cli *c)
+{
+	struct crl_copy copy;
+	char err[512], path[4096], *data;
+	const unsigned char *p;
+	const char *sock;
+	X509_CRL *crl = NULL;
+	BIO *b = NULL;
+	long len;
+	int rc = 1;
+
+	memset(&copy, 0, sizeof(copy));
+	if ((sock = admin_socket(c, path, sizeof(path))) == NULL)
+		return 1;
+	if (crl_fetch(sock, 0, -1, &copy, err, sizeof(err)) != 0) {
+		cli_error("%s", err);
+		return 1;
+	}
+	p = copy.der;
+	if ((crl = d2i_X509_CRL(NULL, &p, (long)copy.len)) == NULL ||
+	    (b = BIO_new(BIO_s_mem())) == NULL ||
+	    PEM_write_bio_X509_CRL(b, crl) != 1 ||
+	    (len = BIO_get_mem_data(b, &data)) <= 0 ||
+	    (data = strndup(data, (size_t)len)) == NULL)
+		cli_error("the signer's CRL cannot be decoded");
+	else {
+		rc = write_file(c->out, data, "crl") == 0 ? 0 : 1;
+		free(data);
+	}
+	BIO_free(b);
+	X509_CRL_free(crl);
+	crl_copy_clear(&copy);
+	return rc;
+}
+
 static void
 usage(FILE *f)
 {
@@ -669,7 +723,7 @@ usage(FILE *f)
 	    "                         create the root key (in the TPM) and certificate\n"
 	    "                         (runs iotca-signer init)\n"
 	    "  status                 the CA, its key and counts\n"
-	    "  issue --csr FILE --out FILE [--days N]\n"
+	    "  issue --csr FILE --out FILE [--days N] [--subtree D --account X]\n"
 	    "                         issue a device certificate (same policy as ACME)\n"
 	    "  certs [--device D] [--status valid|revoked|expired]\n"
 	    "        [--expiring-within T]  list issued certificates, newest first\n"
@@ -878,7 +932,7 @@ main(int argc, char *argv[])
 	if (strcmp(cmd, "revoke-approval") == 0)
 		return cmd_revoke_approval(&c);
 	if (strcmp(cmd, "crl") == 0)
-		return cmd_pem(&c, "crl");
+		return cmd_crl(&c);
 	if (strcmp(cmd, "ca") == 0)
 		return cmd_pem(&c, "ca");
 	cli_error("unknown command \"%s\" (iotca --help lists them)", cmd);

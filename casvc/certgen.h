@@ -40,7 +40,9 @@ X509	*certgen_root(struct ks *, EVP_PKEY *key, const struct root_params *,
  * A device certificate for a request that passed policy_check_csr(): random
  * 128-bit positive serial, subject CN=<device ID>, SAN as requested, EKU
  * serverAuth+clientAuth, basicConstraints CA:FALSE critical, keyUsage
- * digitalSignature (+keyEncipherment for RSA), SKI/AKI, notBefore now-60s,
+ * digitalSignature (+keyEncipherment for RSA), SKI/AKI, and when the policy
+ * names them a CRL Distribution Point (pol->crl_url) and an AIA caIssuers
+ * (pol->ca_issuers_url), notBefore now-60s,
  * validity days (1..pol->max_days).  The TBS certificate is linted with
  * certgen_lint() before it is signed.
  */
@@ -52,7 +54,9 @@ X509	*certgen_device(struct ks *, EVP_PKEY *cakey, X509 *cacert,
  * Pre-issuance lint: re-check an unsigned device certificate against the
  * invariants whatever built it: not a CA, validity <= max_days, EKU, SANs all
  * within policy, key within policy, serial positive and >= 64 random bits,
- * issuer equals the root's subject.
+ * issuer equals the root's subject; the CRL Distribution Point and AIA
+ * caIssuers present, well formed (one non-critical fullName URI each) and
+ * equal to the policy's URLs, or both absent when the policy has none.
  */
 int	 certgen_lint(const struct policy *, X509 *tbs, X509 *cacert,
 	    char *err, size_t errlen);

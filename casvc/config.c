@@ -325,6 +325,13 @@ handle_ca(struct parse_state *st, const char *name, const char *value)
 	}
 	if (strcmp(name, "root_cert") == 0)
 		return config_set_path(&st->e, &c->root_cert, "root_cert", value);
+	if (strcmp(name, "publish_url") == 0) {
+		/* Checked against name and domains once the file is read:
+		 * they may come after it. */
+		if (c->publish_url != NULL)
+			return fail(st, "publish_url given twice");
+		return config_set_string(&st->e, &c->publish_url, value);
+	}
 	return fail(st, "unknown key \"%s\" in [ca]", name);
 }
 
@@ -575,11 +582,110 @@ audit_defaults(struct config *c)
 	    beside_db(c, &c->audit_counter, "audit-counter") == -1 ? -1 : 0;
 }
 
+/* http://<name>.<first domain>, when [ca] publish_url is not given. */
+static int
+publish_default(struct config *c)
+{
+	if (c->publish_url != NULL)
+		return 0;
+	return asprintf(&c->publish_url, "http://%s.%s", c->name,
+	    c->domains[0]) == -1 ? -1 : 0;
+}
+
+/* Is host (hostlen bytes) <name>.local or <name>.<one of domains>? */
+static int
+own_host(const char *host, size_t hostlen, const char *name,
+    const char *const *domains, size_t ndomains)
+{
+	size_t nl = strlen(name), i;
+
+	if (hostlen <= nl + 1 || strncmp(host, name, nl) != 0 ||
+	    host[nl] != '.')
+		return 0;
+	host += nl + 1;
+	hostlen -= nl + 1;
+	if (hostlen == 5 && strncmp(host, "local", 5) == 0)
+		return 1;
+	for (i = 0; i < ndomains; i++)
+		if (strlen(domains[i]) == hostlen &&
+		    strncmp(host, domains[i], hostlen) == 0)
+			return 1;
+	return 0;
+}
+
+int
+config_valid_publish_url(const char *url, const char *name,
+    const char *const *domains, size_t ndomains, char *why, size_t whylen)
+{
+	const char *host, *end, *p;
+	long port;
+	char num[8];
+
+	if (url == NULL || name == NULL) {
+		snprintf(why, whylen, "missing");
+		return 0;
+	}
+	if (strlen(url) > CONFIG_PUBLISH_URL_MAX) {
+		snprintf(why, whylen, "longer than %d characters",
+		    CONFIG_PUBLISH_URL_MAX);
+		return 0;
+	}
+	/* Plain HTTP on purpose: relying parties fetch CRLs without TLS
+	 * (RFC 5280 4.2.1.13), and both objects are signed. */
+	if (strncmp(url, "http://", 7) != 0) {
+		snprintf(why, whylen, "must start with http://");
+		return 0;
+	}
+	host = url + 7;
+	end = host + strcspn(host, ":/");
+	if (!own_host(host, (size_t)(end - host), name, domains, ndomains)) {
+		snprintf(why, whylen, "the host must be %s.local or %s.DOMAIN "
+		    "for a configured domain", name, name);
+		return 0;
+	}
+	p = end;
+	if (*p == ':') {
+		size_t n = strspn(p + 1, "0123456789");
+
+		if (n == 0 || n >= sizeof(num)) {
+			snprintf(why, whylen, "bad port");
+			return 0;
+		}
+		memcpy(num, p + 1, n);
+		num[n] = '\0';
+		if (config_parse_long(num, 1, 65535, &port) == -1) {
+			snprintf(why, whylen, "port must be 1 to 65535");
+			return 0;
+		}
+		p += 1 + n;
+	}
+	if (*p != '\0' && *p != '/') {
+		snprintf(why, whylen, "unexpected \"%c\" after the host", *p);
+		return 0;
+	}
+	if (p[strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789._~/-")] != '\0') {
+		snprintf(why, whylen, "the path may hold only letters, digits "
+		    "and ._~/- (no query, no fragment)");
+		return 0;
+	}
+	if (*p != '\0' && p[strlen(p) - 1] == '/') {
+		snprintf(why, whylen, "no trailing slash");
+		return 0;
+	}
+	if (strstr(p, "//") != NULL || strstr(p, "/.") != NULL) {
+		snprintf(why, whylen, "empty or dot segment in the path");
+		return 0;
+	}
+	return 1;
+}
+
 int
 config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
 	struct parse_state st;
 	const char *missing;
+	char why[160];
 
 	memset(cfg, 0, sizeof(*cfg));
 	memset(&st, 0, sizeof(st));
@@ -613,8 +719,15 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 		    "for store = tpm2", path);
 		goto fail;
 	}
-	if (audit_defaults(cfg) == -1) {
+	if (audit_defaults(cfg) == -1 || publish_default(cfg) == -1) {
 		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	if (!config_valid_publish_url(cfg->publish_url, cfg->name,
+	    (const char *const *)cfg->domains, cfg->ndomains, why,
+	    sizeof(why))) {
+		snprintf(err, errlen, "%s: [ca] publish_url \"%s\": %s", path,
+		    cfg->publish_url, why);
 		goto fail;
 	}
 	return 0;
@@ -634,6 +747,7 @@ config_free(struct config *c)
 	for (i = 0; i < c->nips; i++)
 		free(c->ips[i]);
 	free(c->root_cert);
+	free(c->publish_url);
 	free(c->key);
 	free(c->tcti);
 	free(c->owner_auth_file);

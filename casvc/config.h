@@ -17,6 +17,16 @@
 
 #define CONFIG_MAX_LIST	16
 
+/*
+ * What iotca-acmed serves under [ca] publish_url, and what device
+ * certificates name: the CRL (DER, application/pkix-crl; the CRL
+ * Distribution Point) and the root (DER, application/pkix-cert; the AIA
+ * caIssuers), RFC 5280 4.2.1.13 and 4.2.2.1.
+ */
+#define CONFIG_PUBLISH_CRL_PATH		"/pki/root.crl"
+#define CONFIG_PUBLISH_ROOT_PATH	"/pki/root.cer"
+#define CONFIG_PUBLISH_URL_MAX		200
+
 struct idlist {
 	size_t	 n;
 	unsigned int id[CONFIG_MAX_LIST];
@@ -32,6 +42,9 @@ struct config {
 	size_t		 nips;
 	int		 root_years;	/* 1..10, default 10 */
 	char		*root_cert;	/* PEM path */
+	char		*publish_url;	/* where the CRL and root are served over
+					   plain HTTP, no trailing slash; default
+					   http://<name>.<first domain> */
 	/* [key] */
 	const char	*key_store;	/* "tpm2" (default), "file" or "provider" */
 	char		*key;		/* path (file, tpm2) or URI (provider) */
@@ -98,6 +111,16 @@ int	 config_ini_parse(const char *path,
 /* Load and validate path into cfg; -1 and one line "FILE:LINE: reason" on error. */
 int	 config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 void	 config_free(struct config *);
+
+/*
+ * 1 if url is a publication base URL for an appliance called name with
+ * these domains: "http://" <name>.local or <name>.<domain>, an optional
+ * ":PORT" (1..65535) and an optional path of [A-Za-z0-9._~/-], no query,
+ * no trailing slash; else 0 with the reason in why.
+ */
+int	 config_valid_publish_url(const char *url, const char *name,
+	    const char *const *domains, size_t ndomains, char *why,
+	    size_t whylen);
 
 /* The default path: $IOTCA_CONFIG, else /etc/iotca/iotca.conf. */
 const char *config_default_path(void);

@@ -240,8 +240,8 @@ push_name(GENERAL_NAMES *gens, int type, const unsigned char *data,
 	GENERAL_NAME	*gn;
 	ASN1_STRING	*s;
 
-	if ((s = ASN1_STRING_type_new(type == GEN_DNS ? V_ASN1_IA5STRING :
-	    V_ASN1_OCTET_STRING)) == NULL)
+	if ((s = ASN1_STRING_type_new(type == GEN_DNS || type == GEN_URI ?
+	    V_ASN1_IA5STRING : V_ASN1_OCTET_STRING)) == NULL)
 		return 0;
 	if (ASN1_STRING_set(s, data, (int)len) != 1 ||
 	    (gn = GENERAL_NAME_new()) == NULL) {
@@ -286,6 +286,68 @@ add_san(X509 *x, const struct csr_request *creq)
 	return ok;
 }
 
+/* CRL Distribution Point: one DistributionPoint, fullName the CRL's URL,
+ * no reasons, no cRLIssuer (RFC 5280 4.2.1.13). */
+static int
+add_crl_dp(X509 *x, const char *url)
+{
+	CRL_DIST_POINTS	*cdp;
+	DIST_POINT	*dp = NULL;
+	int		 ok = 0;
+
+	if ((cdp = sk_DIST_POINT_new_null()) == NULL)
+		return 0;
+	if ((dp = DIST_POINT_new()) == NULL ||
+	    (dp->distpoint = DIST_POINT_NAME_new()) == NULL ||
+	    (dp->distpoint->name.fullname = GENERAL_NAMES_new()) == NULL)
+		goto out;
+	dp->distpoint->type = 0;	/* fullName */
+	if (!push_name(dp->distpoint->name.fullname, GEN_URI,
+	    (const unsigned char *)url, strlen(url)) ||
+	    sk_DIST_POINT_push(cdp, dp) <= 0)
+		goto out;
+	dp = NULL;	/* cdp owns it */
+	ok = X509_add1_ext_i2d(x, NID_crl_distribution_points, cdp, 0,
+	    X509V3_ADD_DEFAULT) == 1;
+ out:
+	DIST_POINT_free(dp);
+	CRL_DIST_POINTS_free(cdp);
+	return ok;
+}
+
+/* Authority Information Access: one caIssuers, the root's URL (DER
+ * certificate over HTTP, RFC 5280 4.2.2.1).  No OCSP: there is none. */
+static int
+add_aia(X509 *x, const char *url)
+{
+	AUTHORITY_INFO_ACCESS	*aia;
+	ACCESS_DESCRIPTION	*ad = NULL;
+	GENERAL_NAMES		*gens = NULL;
+	int			 ok = 0;
+
+	if ((aia = sk_ACCESS_DESCRIPTION_new_null()) == NULL)
+		return 0;
+	if ((ad = ACCESS_DESCRIPTION_new()) == NULL ||
+	    (gens = GENERAL_NAMES_new()) == NULL ||
+	    !push_name(gens, GEN_URI, (const unsigned char *)url, strlen(url)))
+		goto out;
+	ASN1_OBJECT_free(ad->method);
+	ad->method = OBJ_nid2obj(NID_ad_ca_issuers);
+	GENERAL_NAME_free(ad->location);
+	ad->location = sk_GENERAL_NAME_pop(gens);
+	if (ad->method == NULL || ad->location == NULL ||
+	    sk_ACCESS_DESCRIPTION_push(aia, ad) <= 0)
+		goto out;
+	ad = NULL;	/* aia owns it */
+	ok = X509_add1_ext_i2d(x, NID_info_access, aia, 0,
+	    X509V3_ADD_DEFAULT) == 1;
+ out:
+	GENERAL_NAMES_free(gens);
+	ACCESS_DESCRIPTION_free(ad);
+	AUTHORITY_INFO_ACCESS_free(aia);
+	return ok;
+}
+
 static int
 add_key_ids(OSSL_LIB_CTX *libctx, X509 *x, X509 *cacert)
 {
@@ -318,8 +380,8 @@ add_key_ids(OSSL_LIB_CTX *libctx, X509 *x, X509 *cacert)
 
 static int
 add_extensions(OSSL_LIB_CTX *libctx, X509 *x, X509 *cacert,
-    const EVP_PKEY *pk, const struct csr_request *creq, char *err,
-    size_t errlen)
+    const struct policy *pol, const EVP_PKEY *pk,
+    const struct csr_request *creq, char *err, size_t errlen)
 {
 	if (!add_basic_constraints(x))
 		return fail(err, errlen, "cannot add basicConstraints");
@@ -331,6 +393,10 @@ add_extensions(OSSL_LIB_CTX *libctx, X509 *x, X509 *cacert,
 		return fail(err, errlen, "cannot add subjectAltName");
 	if (!add_key_ids(libctx, x, cacert))
 		return fail(err, errlen, "cannot add key identifiers");
+	if (pol->crl_url != NULL && !add_crl_dp(x, pol->crl_url))
+		return fail(err, errlen, "cannot add crlDistributionPoints");
+	if (pol->ca_issuers_url != NULL && !add_aia(x, pol->ca_issuers_url))
+		return fail(err, errlen, "cannot add authorityInfoAccess");
 	return 0;
 }
 
@@ -397,7 +463,7 @@ certgen_device(struct ks *ks, EVP_PKEY *cakey, X509 *cacert,
 		fail(err, errlen, "cannot set public key");
 		goto bad;
 	}
-	if (add_extensions(libctx, x, cacert, pk, creq, err, errlen) == -1 ||
+	if (add_extensions(libctx, x, cacert, pol, pk, creq, err, errlen) == -1 ||
 	    lint_all(pol, x, cacert, creq->grant_cmc_ra, err, errlen) == -1 ||
 	    sign(ks, cakey, x, cacert, err, errlen) == -1)
 		goto bad;
@@ -499,28 +565,31 @@ lint_issuer_subject(X509 *x, X509 *cacert, char *label, size_t labellen,
 	return 0;
 }
 
-/* The extensions a device certificate has, each exactly once. */
+/* The extensions a device certificate has, each exactly once; the last
+ * two (where to find the CRL and the root) when the policy names them. */
 static const int expected_ext[] = {
 	NID_basic_constraints, NID_key_usage, NID_ext_key_usage,
 	NID_subject_alt_name, NID_subject_key_identifier,
 	NID_authority_key_identifier,
+	NID_crl_distribution_points, NID_info_access,
 };
 #define NEXPECTED	(sizeof(expected_ext) / sizeof(expected_ext[0]))
+#define NALWAYS		(NEXPECTED - 2)
 
 static int
-lint_ext_set(X509 *x, char *err, size_t errlen)
+lint_ext_set(const struct policy *pol, X509 *x, char *err, size_t errlen)
 {
 	int	 seen[NEXPECTED] = { 0 };
 	int	 i, nid;
-	size_t	 j;
+	size_t	 j, nwanted = pol->crl_url != NULL ? NEXPECTED : NALWAYS;
 
 	for (i = 0; i < X509_get_ext_count(x); i++) {
 		nid = OBJ_obj2nid(X509_EXTENSION_get_object(
 		    X509_get_ext(x, i)));
-		for (j = 0; j < NEXPECTED; j++)
+		for (j = 0; j < nwanted; j++)
 			if (expected_ext[j] == nid)
 				break;
-		if (j == NEXPECTED)
+		if (j == nwanted)
 			return fail(err, errlen, "lint: unexpected extension "
 			    "%s", nid != NID_undef ? OBJ_nid2sn(nid) :
 			    "(unknown OID)");
@@ -528,10 +597,97 @@ lint_ext_set(X509 *x, char *err, size_t errlen)
 			return fail(err, errlen, "lint: extension %s appears "
 			    "twice", OBJ_nid2sn(nid));
 	}
-	for (j = 0; j < NEXPECTED; j++)
+	for (j = 0; j < nwanted; j++)
 		if (!seen[j])
 			return fail(err, errlen, "lint: extension %s missing",
 			    OBJ_nid2sn(expected_ext[j]));
+	return 0;
+}
+
+/* One GEN_URI that is exactly want; what names it, for the error. */
+static int
+lint_uri(const GENERAL_NAME *gn, const char *want, const char *what,
+    char *err, size_t errlen)
+{
+	const ASN1_IA5STRING	*u;
+
+	if (gn == NULL || gn->type != GEN_URI)
+		return fail(err, errlen, "lint: %s is not a URI", what);
+	u = gn->d.uniformResourceIdentifier;
+	if ((size_t)ASN1_STRING_length(u) != strlen(want) ||
+	    memcmp(ASN1_STRING_get0_data(u), want, strlen(want)) != 0)
+		return fail(err, errlen, "lint: %s is not %s", what, want);
+	return 0;
+}
+
+/* crlDistributionPoints: one point, by fullName, the one URL, nothing else. */
+static int
+lint_crl_dp(const struct policy *pol, X509 *x, char *err, size_t errlen)
+{
+	CRL_DIST_POINTS	*cdp;
+	DIST_POINT	*dp;
+	int		 crit, rc = -1;
+
+	if ((cdp = X509_get_ext_d2i(x, NID_crl_distribution_points, &crit,
+	    NULL)) == NULL)
+		return fail(err, errlen, "lint: crlDistributionPoints cannot "
+		    "be decoded");
+	if (crit)
+		fail(err, errlen, "lint: crlDistributionPoints is critical");
+	else if (sk_DIST_POINT_num(cdp) != 1)
+		fail(err, errlen, "lint: crlDistributionPoints must hold one "
+		    "point, not %d", sk_DIST_POINT_num(cdp));
+	else if ((dp = sk_DIST_POINT_value(cdp, 0))->distpoint == NULL ||
+	    dp->distpoint->type != 0 || dp->reasons != NULL ||
+	    dp->CRLissuer != NULL ||
+	    sk_GENERAL_NAME_num(dp->distpoint->name.fullname) != 1)
+		fail(err, errlen, "lint: crlDistributionPoints must be one "
+		    "fullName URI, without reasons or cRLIssuer");
+	else
+		rc = lint_uri(sk_GENERAL_NAME_value(dp->distpoint->name.fullname,
+		    0), pol->crl_url, "the CRL distribution point", err, errlen);
+	CRL_DIST_POINTS_free(cdp);
+	return rc;
+}
+
+/* authorityInfoAccess: one caIssuers URI, the root's (no OCSP). */
+static int
+lint_aia(const struct policy *pol, X509 *x, char *err, size_t errlen)
+{
+	AUTHORITY_INFO_ACCESS	*aia;
+	ACCESS_DESCRIPTION	*ad;
+	int			 crit, rc = -1;
+
+	if ((aia = X509_get_ext_d2i(x, NID_info_access, &crit, NULL)) == NULL)
+		return fail(err, errlen, "lint: authorityInfoAccess cannot be "
+		    "decoded");
+	if (crit)
+		fail(err, errlen, "lint: authorityInfoAccess is critical");
+	else if (sk_ACCESS_DESCRIPTION_num(aia) != 1)
+		fail(err, errlen, "lint: authorityInfoAccess must hold one "
+		    "caIssuers, not %d entries", sk_ACCESS_DESCRIPTION_num(aia));
+	else if (OBJ_obj2nid((ad = sk_ACCESS_DESCRIPTION_value(aia,
+	    0))->method) != NID_ad_ca_issuers)
+		fail(err, errlen, "lint: authorityInfoAccess is not caIssuers");
+	else
+		rc = lint_uri(ad->location, pol->ca_issuers_url,
+		    "the caIssuers location", err, errlen);
+	AUTHORITY_INFO_ACCESS_free(aia);
+	return rc;
+}
+
+/* Both or neither: a policy with one URL is a mistake of the caller. */
+static int
+lint_publication(const struct policy *pol, X509 *x, char *err, size_t errlen)
+{
+	if ((pol->crl_url == NULL) != (pol->ca_issuers_url == NULL))
+		return fail(err, errlen, "lint: policy names only one of the "
+		    "CRL and caIssuers URLs");
+	if (pol->crl_url == NULL)
+		return 0;
+	if (lint_crl_dp(pol, x, err, errlen) == -1 ||
+	    lint_aia(pol, x, err, errlen) == -1)
+		return -1;
 	return 0;
 }
 
@@ -761,7 +917,8 @@ lint_all(const struct policy *pol, X509 *tbs, X509 *cacert, int cmc_ra,
 	    lint_issuer_subject(tbs, cacert, label, sizeof(label), cn,
 	    sizeof(cn), err, errlen) == -1 ||
 	    lint_validity(pol, tbs, err, errlen) == -1 ||
-	    lint_ext_set(tbs, err, errlen) == -1 ||
+	    lint_ext_set(pol, tbs, err, errlen) == -1 ||
+	    lint_publication(pol, tbs, err, errlen) == -1 ||
 	    lint_basic_constraints(tbs, err, errlen) == -1 ||
 	    lint_key_usage(tbs, err, errlen) == -1 ||
 	    lint_eku(tbs, cmc_ra, err, errlen) == -1 ||

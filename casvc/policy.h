@@ -33,6 +33,12 @@ struct policy {
 	size_t		 ndomains;
 	int		 strict_cn;	/* demand CN == device ID (single label) */
 	int		 max_days;	/* 1..90 */
+	/* Where relying parties find the CRL and the root (config.h
+	 * CONFIG_PUBLISH_*): device certificates carry them as CRL
+	 * Distribution Point and AIA caIssuers, and the lint demands exactly
+	 * these.  NULL (both): certificates without them (unit tests, fuzz). */
+	const char	*crl_url;
+	const char	*ca_issuers_url;
 };
 
 #define POLICY_MAX_NAMES	32

@@ -14,6 +14,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -175,6 +176,16 @@ not_recorded(const char *what, const char *err)
 	    "record it (nothing was changed)");
 }
 
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* (Re-)sign the CRL from the database's revoked list, recording it. */
 static int
 refresh_crl(struct signer *s, char *err, size_t errlen)
@@ -184,6 +195,9 @@ refresh_crl(struct signer *s, char *err, size_t errlen)
 	size_t n = 0;
 	long number;
 	char *pem = NULL;
+	unsigned char *der = NULL;
+	int derlen = 0;
+	time_t now = time(NULL);
 
 	if (tx_begin(s, err, errlen) == -1)
 		return -1;
@@ -194,21 +208,29 @@ refresh_crl(struct signer *s, char *err, size_t errlen)
 	    s->cfg.crl_days, err, errlen);
 	if (crl == NULL)
 		goto fail;
-	if ((pem = pem_of_crl(crl)) == NULL) {
+	if ((pem = pem_of_crl(crl)) == NULL ||
+	    (derlen = i2d_X509_CRL(crl, &der)) <= 0) {
 		snprintf(err, errlen, "CRL: cannot encode");
 		goto fail;
 	}
 	if (tx_record(s, event("crl_signed", NULL, json_pack("{s:I, s:I, s:I}",
 	    "crl_number", (json_int_t)number, "entries", (json_int_t)n,
-	    "next_update", (json_int_t)(time(NULL) +
+	    "next_update", (json_int_t)(now +
 	    (time_t)s->cfg.crl_days * 86400))), err, errlen) == -1 ||
 	    tx_commit(s, err, errlen) == -1)
 		goto fail;
 	X509_CRL_free(crl);
 	signerdb_free_revoked(e, n);
 	free(s->crl_pem);
+	OPENSSL_free(s->crl_der);
 	s->crl_pem = pem;
-	s->crl_next_update = time(NULL) + (time_t)s->cfg.crl_days * 86400;
+	s->crl_der = der;
+	s->crl_der_len = (size_t)derlen;
+	s->crl_number = number;
+	s->crl_this_update = now;
+	s->crl_next_update = now + (time_t)s->cfg.crl_days * 86400;
+	s->crl_dirty = 0;
+	s->crl_signed_ms = mono_ms();
 	log_msg(LOG_INFO, "CRL %ld signed with %zu entries", number, n);
 	return 0;
 fail:
@@ -216,6 +238,53 @@ fail:
 	X509_CRL_free(crl);
 	signerdb_free_revoked(e, n);
 	free(pem);
+	OPENSSL_free(der);
+	return -1;
+}
+
+/*
+ * A revocation marks the CRL stale; it is signed again once the requests
+ * that arrived together are answered (server_tick), so a burst of
+ * revocations costs one signature, not one each, and issuance waits for
+ * at most one CRL signing per CRL_RESIGN_GAP_MS.  A reader of the CRL
+ * gets a fresh one at once.
+ */
+#define CRL_RESIGN_GAP_MS	500
+
+static void
+crl_stale(struct signer *s)
+{
+	s->crl_dirty = 1;
+}
+
+/* Sign the CRL if it is stale or half its life is gone; -1 if that failed
+ * (the old one, if any, stays). */
+static int
+crl_fresh(struct signer *s, char *err, size_t errlen)
+{
+	if (!s->crl_dirty && s->crl_pem != NULL &&
+	    s->crl_next_update - time(NULL) >= (time_t)s->cfg.crl_days * 43200)
+		return 0;
+	return refresh_crl(s, err, errlen);
+}
+
+/* From server_tick: ms until the stale CRL is due, after signing it if it is. */
+static int
+crl_tick(struct signer *s)
+{
+	char err[256];
+	uint64_t now;
+
+	if (!s->crl_dirty || s->audit == NULL || audit_broken(s->audit) != NULL)
+		return -1;
+	now = mono_ms();
+	if (now - s->crl_signed_ms < CRL_RESIGN_GAP_MS)
+		return (int)(CRL_RESIGN_GAP_MS - (now - s->crl_signed_ms));
+	if (refresh_crl(s, err, sizeof(err)) == -1) {
+		log_msg(LOG_ERR, "CRL after revocation: %s", err);
+		s->crl_signed_ms = now;		/* try again after the gap */
+		return CRL_RESIGN_GAP_MS;
+	}
 	return -1;
 }
 
@@ -384,6 +453,18 @@ open_all(struct signer *s, const char *owner_auth, char *err, size_t errlen)
 	s->pol.ndomains = s->cfg.ndomains;
 	s->pol.strict_cn = s->cfg.strict_cn;
 	s->pol.max_days = s->cfg.max_days;
+	if (asprintf(&s->crl_url, "%s%s", s->cfg.publish_url,
+	    CONFIG_PUBLISH_CRL_PATH) == -1)
+		s->crl_url = NULL;
+	if (asprintf(&s->ca_issuers_url, "%s%s", s->cfg.publish_url,
+	    CONFIG_PUBLISH_ROOT_PATH) == -1)
+		s->ca_issuers_url = NULL;
+	if (s->crl_url == NULL || s->ca_issuers_url == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	s->pol.crl_url = s->crl_url;
+	s->pol.ca_issuers_url = s->ca_issuers_url;
 
 	if ((s->ks = ks_new(&kc, err, errlen)) == NULL)
 		return -1;
@@ -539,6 +620,10 @@ server_tick(struct signer *s)
 	if ((nms = notify_reap(s->notify, time(NULL), notify_done, s)) >= 0 &&
 	    nms < ms)
 		ms = nms;
+	/* After the requests that came together: one CRL for all their
+	 * revocations. */
+	if ((nms = crl_tick(s)) >= 0 && nms < ms)
+		ms = nms;
 	return ms;
 }
 
@@ -562,6 +647,9 @@ signer_close(struct signer *s)
 	ks_free(s->ks);
 	free(s->root_pem);
 	free(s->crl_pem);
+	OPENSSL_free(s->crl_der);
+	free(s->crl_url);
+	free(s->ca_issuers_url);
 	notify_free(s->notify);
 	refusals_free(s->refusals);
 	config_free(&s->cfg);
@@ -627,22 +715,80 @@ op_ca(struct signer *s, const struct peer *p, const json_t *req)
 	return json_pack("{s:b, s:s}", "ok", 1, "pem", s->root_pem);
 }
 
+/*
+ * The CRL in pages of DER (PROTOCOL.md): a CRL past ~1,000 entries no
+ * longer fits one record as PEM.  The page size leaves room for base64's
+ * 4/3 and the rest of the reply in PROTO_MAX_MSG.
+ */
+#define CRL_PAGE_BYTES		45000
+
+static json_t *
+crl_page(struct signer *s, json_int_t offset)
+{
+	size_t off = (size_t)offset, n;
+	char *b64;
+	json_t *r;
+
+	if (off > s->crl_der_len)
+		return proto_error(PROTO_E_BAD_REQUEST, "\"offset\" is past "
+		    "the end of the CRL");
+	n = s->crl_der_len - off;
+	if (n > CRL_PAGE_BYTES)
+		n = CRL_PAGE_BYTES;
+	if ((b64 = malloc(4 * ((n + 2) / 3) + 1)) == NULL)
+		return NULL;
+	(void)EVP_EncodeBlock((unsigned char *)b64, s->crl_der + off, (int)n);
+	r = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:s}", "ok", 1,
+	    "number", (json_int_t)s->crl_number,
+	    "this_update", (json_int_t)s->crl_this_update,
+	    "next_update", (json_int_t)s->crl_next_update,
+	    "total", (json_int_t)s->crl_der_len, "offset", offset, "der", b64);
+	free(b64);
+	return r;
+}
+
 static json_t *
 op_crl(struct signer *s, const struct peer *p, const json_t *req)
 {
+	const json_t *jo = json_object_get(req, "offset");
+	const json_t *jn = json_object_get(req, "number");
 	char err[256];
 
-	/* Re-sign when half the CRL's life is gone, so clients never see a stale one. */
-	if (s->crl_next_update - time(NULL) < (time_t)s->cfg.crl_days * 43200 &&
-	    refresh_crl(s, err, sizeof(err)) == -1) {
+	if ((jo != NULL && (!json_is_integer(jo) ||
+	    json_integer_value(jo) < 0)) || (jn != NULL &&
+	    !json_is_integer(jn)))
+		return proto_error(PROTO_E_BAD_REQUEST, "\"offset\" and "
+		    "\"number\" must be integers, offset >= 0");
+	/* Stale after a revocation, or half its life gone: sign it now, so
+	 * a reader never sees an old one. */
+	if ((s->audit == NULL || audit_broken(s->audit) == NULL) &&
+	    crl_fresh(s, err, sizeof(err)) == -1) {
 		log_msg(LOG_ERR, "CRL: %s", err);
 		if (s->crl_pem == NULL)
 			return proto_error(PROTO_E_INTERNAL, "cannot sign the CRL");
 	}
-	if (s->crl_pem == NULL)
+	if (s->crl_pem == NULL || s->crl_der == NULL)
 		return proto_error(PROTO_E_INTERNAL, "no CRL: the audit log "
 		    "failed its check (iotca audit verify)");
-	return json_pack("{s:b, s:s}", "ok", 1, "pem", s->crl_pem);
+	/* The caller's copy is current: say so in a few bytes. */
+	if (jn != NULL && json_integer_value(jn) == s->crl_number &&
+	    (jo == NULL || json_integer_value(jo) == 0))
+		return json_pack("{s:b, s:b, s:I, s:I, s:I, s:I}", "ok", 1,
+		    "unchanged", 1, "number", (json_int_t)s->crl_number,
+		    "this_update", (json_int_t)s->crl_this_update,
+		    "next_update", (json_int_t)s->crl_next_update,
+		    "total", (json_int_t)s->crl_der_len);
+	if (jo != NULL)
+		return crl_page(s, json_integer_value(jo));
+	if (strlen(s->crl_pem) > CRL_PAGE_BYTES)
+		return proto_error(PROTO_E_TOO_LARGE, "the CRL is too large "
+		    "for one record as PEM: ask for it in pages of DER with "
+		    "\"offset\"");
+	return json_pack("{s:b, s:s, s:I, s:I, s:I, s:I}", "ok", 1,
+	    "pem", s->crl_pem, "number", (json_int_t)s->crl_number,
+	    "this_update", (json_int_t)s->crl_this_update,
+	    "next_update", (json_int_t)s->crl_next_update,
+	    "total", (json_int_t)s->crl_der_len);
 }
 
 static int
@@ -847,8 +993,7 @@ op_revoke(struct signer *s, const struct peer *p, const json_t *req)
 	}
 	log_msg(LOG_NOTICE, "certificate %s revoked (%s) by %s", serial,
 	    certgen_reason_name(reason), p->who);
-	if (refresh_crl(s, err, sizeof(err)) == -1)
-		log_msg(LOG_ERR, "CRL after revocation: %s", err);
+	crl_stale(s);
 	return proto_ok();
 }
 
@@ -2040,8 +2185,8 @@ revoke_delegation(struct signer *s, const struct peer *p, const json_t *req)
 	    "(%ld requests, %ld certificates revoked)", subtree,
 	    account != NULL ? " to account " : "", account != NULL ? account :
 	    "", p->who, nreq, ncerts);
-	if (ncerts > 0 && refresh_crl(s, err, sizeof(err)) == -1)
-		log_msg(LOG_ERR, "CRL after revocation: %s", err);
+	if (ncerts > 0)
+		crl_stale(s);
 	return json_pack("{s:b, s:I, s:I}", "ok", 1, "approvals",
 	    (json_int_t)nreq, "certs", (json_int_t)ncerts);
 dberror:
@@ -2106,8 +2251,8 @@ op_revoke_approval(struct signer *s, const struct peer *p, const json_t *req)
 	log_msg(LOG_NOTICE, "approval of device %s revoked by %s (%ld "
 	    "requests, %ld certificates revoked)", device, p->who, napprovals,
 	    ncerts);
-	if (ncerts > 0 && refresh_crl(s, err, sizeof(err)) == -1)
-		log_msg(LOG_ERR, "CRL after revocation: %s", err);
+	if (ncerts > 0)
+		crl_stale(s);
 	return json_pack("{s:b, s:I, s:I}", "ok", 1, "approvals",
 	    (json_int_t)napprovals, "certs", (json_int_t)ncerts);
 dberror:

@@ -7,6 +7,7 @@
 #define IOTCA_SERVER_H
 
 #include <sys/types.h>
+#include <stdint.h>
 #include <time.h>
 #include <jansson.h>
 
@@ -36,13 +37,21 @@ struct peer {
 struct signer {
 	struct config	 cfg;
 	struct policy	 pol;
+	char		*crl_url;	/* pol's publication URLs, owned here */
+	char		*ca_issuers_url;
 	struct ks	*ks;
 	EVP_PKEY	*key;
 	X509		*root;
 	char		*root_pem;
 	struct signerdb	*db;
 	char		*crl_pem;	/* current CRL, re-signed on change and when half-stale */
+	unsigned char	*crl_der;	/* the same CRL, DER, served in pages */
+	size_t		 crl_der_len;
+	long		 crl_number;
+	time_t		 crl_this_update;
 	time_t		 crl_next_update;
+	int		 crl_dirty;	/* revoked since the last signing */
+	uint64_t	 crl_signed_ms;	/* monotonic time of the last signing */
 	struct anchor	*anchor;	/* the audit log's keys and counter */
 	struct audit	*audit;		/* the sealed audit log, in signer.db */
 	/* The appliance's own keys, never certified for a device (4.11). */

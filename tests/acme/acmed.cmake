@@ -55,3 +55,11 @@ add_test(NAME acmed-delegation
 set_tests_properties(acmed-delegation PROPERTIES
   ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
   TIMEOUT 180 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+
+# The CRL and the root over plain HTTP and HTTPS (types, ETag, 304), named
+# in device certificates; openssl verify -crl_check as the relying party.
+add_test(NAME acmed-crl-http
+         COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/acmed_crl_http.py)
+set_tests_properties(acmed-crl-http PROPERTIES
+  ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
+  TIMEOUT 120)

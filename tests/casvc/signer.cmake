@@ -53,3 +53,11 @@ add_test(NAME signer-delegation
 set_tests_properties(signer-delegation PROPERTIES
 	ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
 	TIMEOUT 180)
+
+# The CRL past the 64 KiB record limit (pages of DER), one CRL per burst of
+# revocations, CRL numbers that only grow.
+add_test(NAME signer-crl-large
+	COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/test_crl_large.py)
+set_tests_properties(signer-crl-large PROPERTIES
+	ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
+	TIMEOUT 180)

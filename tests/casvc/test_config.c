@@ -368,11 +368,60 @@ test_key_names_reach_the_key_store(void **state)
 	assert_int_equal(config_key_alg(NULL, &alg), -1);
 }
 
+/* publish_url is checked once the file is read (name and domains may come
+ * after it): the error names the key, not a line. */
+static void
+publish_refused(const char *url, const char *why)
+{
+	char err[512], line[300];
+
+	snprintf(line, sizeof(line), "publish_url = %s", url);
+	assert_int_equal(load_with("[ca]", line, err, sizeof(err)), -1);
+	if (strstr(err, "[ca] publish_url") == NULL || strstr(err, why) == NULL)
+		fail_msg("%s: error \"%s\" lacks \"%s\"", url, err, why);
+}
+
+static void
+test_publish_url(void **state)
+{
+	struct config cfg;
+	char err[512];
+
+	/* Default: the name under the first domain. */
+	write_conf(good);
+	assert_int_equal(config_load(path, &cfg, err, sizeof(err)), 0);
+	unlink(path);
+	assert_string_equal(cfg.publish_url, "http://router-fdb531.home.arpa");
+	config_free(&cfg);
+	assert_int_equal(load_with("[ca]", "publish_url = "
+	    "http://router-fdb531.local", err, sizeof(err)), 0);
+	assert_int_equal(load_with("[ca]", "publish_url = "
+	    "http://router-fdb531.corp.example:8080/iotca", err, sizeof(err)), 0);
+	publish_refused("https://router-fdb531.home.arpa", "http://");
+	publish_refused("http://crl.example.org", "the host must be");
+	publish_refused("http://other.home.arpa", "the host must be");
+	publish_refused("http://router-fdb531.home.arpa.evil", "the host must be");
+	publish_refused("http://router-fdb531", "the host must be");
+	publish_refused("http://192.168.1.1", "the host must be");
+	publish_refused("http://router-fdb531.local:0", "port must be");
+	publish_refused("http://router-fdb531.local:65536", "port must be");
+	publish_refused("http://router-fdb531.local:", "bad port");
+	publish_refused("http://router-fdb531.local/", "no trailing slash");
+	publish_refused("http://router-fdb531.local/a?b=c", "no query");
+	publish_refused("http://router-fdb531.local/a/../b", "dot segment");
+	publish_refused("http://user@router-fdb531.local", "the host must be");
+	assert_int_equal(load_with("[ca]", "publish_url = http://router-fdb531"
+	    ".local\npublish_url = http://router-fdb531.local", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "publish_url given twice"));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_file_and_defaults),
+		cmocka_unit_test(test_publish_url),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_unknown_section),
 		cmocka_unit_test(test_max_days_over_90),

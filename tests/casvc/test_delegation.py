@@ -176,6 +176,29 @@ class Delegation(unittest.TestCase):
                                 eku), account=None, delegation=None,
                        sock=self.st.admin)
         self.assertEqual(r["error"], "badCSR", r)
+        # The operator's way to the RA's own TLS certificate: `iotca issue`
+        # under the account's delegation.
+        csr = os.path.join(self.work, "ra-cli.csr")
+        with open(csr, "w") as f:
+            f.write(csr_with(self.work, "ra-cli", ["DNS:ra-cli." + SUB], eku))
+        out = os.path.join(self.work, "ra-cli.pem")
+        p = self.st.iotca("issue", "--csr", csr, "--out", out,
+                          "--subtree", SUB, "--account", "ra-A")
+        with open(out) as f:
+            self.assertIn("CMC Registration Authority", self.text(f.read()))
+        self.assertIn("issued", p.stdout)
+        # Without the account's delegation, the CLI says why.
+        with open(csr, "w") as f:
+            f.write(csr_with(self.work, "ra-cli", ["DNS:ra-cli." + SUB], eku))
+        p = self.st.iotca("issue", "--csr", csr, "--out", out + "2",
+                          "--subtree", SUB, "--account", "ra-none",
+                          ok=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("approvalDenied", p.stderr + p.stdout)
+        p = self.st.iotca("issue", "--csr", csr, "--out", out + "3",
+                          "--subtree", SUB, ok=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--subtree and --account go together", p.stderr)
 
     def test_04_refusals_one_per_rule(self):
         cases = [

@@ -32,6 +32,8 @@ static const struct policy pol90 = {
 	.ndomains = 1,
 	.strict_cn = 0,
 	.max_days = 90,
+	.crl_url = "http://iotca-test.home.arpa:8080/pki/root.crl",
+	.ca_issuers_url = "http://iotca-test.home.arpa:8080/pki/root.cer",
 };
 
 static const char device_san[] = "DNS:device-12cd56.local,"
@@ -269,6 +271,53 @@ issue_and_chain(void **state)
 	X509_free(x);
 }
 
+/* The CRL Distribution Point and AIA caIssuers name pol90's URLs. */
+static void
+assert_publication(X509 *x)
+{
+	CRL_DIST_POINTS		*cdp;
+	AUTHORITY_INFO_ACCESS	*aia;
+	DIST_POINT		*dp;
+	ACCESS_DESCRIPTION	*ad;
+	GENERAL_NAME		*gn;
+	int			 crit;
+
+	assert_non_null(cdp = X509_get_ext_d2i(x, NID_crl_distribution_points,
+	    &crit, NULL));
+	assert_int_equal(crit, 0);
+	assert_int_equal(sk_DIST_POINT_num(cdp), 1);
+	dp = sk_DIST_POINT_value(cdp, 0);
+	assert_int_equal(dp->distpoint->type, 0);
+	gn = sk_GENERAL_NAME_value(dp->distpoint->name.fullname, 0);
+	assert_int_equal(gn->type, GEN_URI);
+	assert_string_equal((const char *)ASN1_STRING_get0_data(
+	    gn->d.uniformResourceIdentifier), pol90.crl_url);
+	CRL_DIST_POINTS_free(cdp);
+
+	assert_non_null(aia = X509_get_ext_d2i(x, NID_info_access, &crit,
+	    NULL));
+	assert_int_equal(crit, 0);
+	assert_int_equal(sk_ACCESS_DESCRIPTION_num(aia), 1);
+	ad = sk_ACCESS_DESCRIPTION_value(aia, 0);
+	assert_int_equal(OBJ_obj2nid(ad->method), NID_ad_ca_issuers);
+	assert_int_equal(ad->location->type, GEN_URI);
+	assert_string_equal((const char *)ASN1_STRING_get0_data(
+	    ad->location->d.uniformResourceIdentifier), pol90.ca_issuers_url);
+	AUTHORITY_INFO_ACCESS_free(aia);
+}
+
+/* Drop the extension nid from x (it must be there). */
+static void
+drop_ext(X509 *x, int nid)
+{
+	int		 i = X509_get_ext_by_NID(x, nid, -1);
+	X509_EXTENSION	*ext;
+
+	assert_true(i >= 0);
+	assert_non_null(ext = X509_delete_ext(x, i));
+	X509_EXTENSION_free(ext);
+}
+
 static void
 profile_extensions(void **state)
 {
@@ -296,8 +345,9 @@ profile_extensions(void **state)
 	assert_int_equal(crit, 1);
 	assert_int_equal(bc->ca, 0);
 	BASIC_CONSTRAINTS_free(bc);
-	assert_int_equal(X509_get_ext_count(x), 6);
+	assert_int_equal(X509_get_ext_count(x), 8);
 	assert_int_equal(validity_seconds(x), 30L * 86400);
+	assert_publication(x);
 	X509_free(x);
 }
 
@@ -580,6 +630,98 @@ lint_refuses_other_issuer(void **state)
 	expect_lint(state, x, "issuer is not the CA's subject");
 }
 
+static void
+lint_refuses_crl_dp_missing(void **state)
+{
+	X509	*x = tbs_copy(state);
+
+	drop_ext(x, NID_crl_distribution_points);
+	expect_lint(state, x, "crlDistributionPoints missing");
+}
+
+static void
+lint_refuses_crl_dp_elsewhere(void **state)
+{
+	X509	*x = tbs_copy(state);
+
+	drop_ext(x, NID_crl_distribution_points);
+	add_conf_ext(x, FX->root, NID_crl_distribution_points,
+	    "URI:http://crl.example.org/root.crl", 0);
+	expect_lint(state, x, "distribution point is not");
+}
+
+static void
+lint_refuses_crl_dp_malformed(void **state)
+{
+	X509	*x;
+
+	/* Two points, then a point that is a DNS name, not a URI. */
+	x = tbs_copy(state);
+	drop_ext(x, NID_crl_distribution_points);
+	add_conf_ext(x, FX->root, NID_crl_distribution_points,
+	    "URI:http://iotca-test.home.arpa:8080/pki/root.crl,"
+	    "URI:http://iotca-test.local/pki/root.crl", 0);
+	expect_lint(state, x, "must hold one point");
+	x = tbs_copy(state);
+	drop_ext(x, NID_crl_distribution_points);
+	add_conf_ext(x, FX->root, NID_crl_distribution_points,
+	    "DNS:iotca-test.home.arpa", 0);
+	expect_lint(state, x, "is not a URI");
+	x = tbs_copy(state);
+	drop_ext(x, NID_crl_distribution_points);
+	add_conf_ext(x, FX->root, NID_crl_distribution_points,
+	    "URI:http://iotca-test.home.arpa:8080/pki/root.crl", 1);
+	expect_lint(state, x, "crlDistributionPoints is critical");
+}
+
+static void
+lint_refuses_aia_missing(void **state)
+{
+	X509	*x = tbs_copy(state);
+
+	drop_ext(x, NID_info_access);
+	expect_lint(state, x, "authorityInfoAccess missing");
+}
+
+static void
+lint_refuses_aia_malformed(void **state)
+{
+	X509	*x;
+
+	/* OCSP instead of caIssuers; caIssuers elsewhere; two entries. */
+	x = tbs_copy(state);
+	drop_ext(x, NID_info_access);
+	add_conf_ext(x, FX->root, NID_info_access,
+	    "OCSP;URI:http://iotca-test.home.arpa:8080/pki/root.cer", 0);
+	expect_lint(state, x, "is not caIssuers");
+	x = tbs_copy(state);
+	drop_ext(x, NID_info_access);
+	add_conf_ext(x, FX->root, NID_info_access,
+	    "caIssuers;URI:https://iotca-test.home.arpa/pki/root.cer", 0);
+	expect_lint(state, x, "caIssuers location is not");
+	x = tbs_copy(state);
+	drop_ext(x, NID_info_access);
+	add_conf_ext(x, FX->root, NID_info_access,
+	    "caIssuers;URI:http://iotca-test.home.arpa:8080/pki/root.cer,"
+	    "OCSP;URI:http://iotca-test.home.arpa:8080/ocsp", 0);
+	expect_lint(state, x, "must hold one caIssuers");
+}
+
+static void
+lint_refuses_publication_without_policy(void **state)
+{
+	struct policy	 pol = pol90;
+	X509		*x = tbs_copy(state);
+	char		 err[256] = "";
+
+	/* A policy that names no URLs wants no such extensions. */
+	pol.crl_url = pol.ca_issuers_url = NULL;
+	assert_int_equal(certgen_lint(&pol, x, FX->root, err, sizeof(err)),
+	    -1);
+	assert_non_null(strstr(err, "unexpected extension"));
+	X509_free(x);
+}
+
 int
 main(void)
 {
@@ -601,6 +743,12 @@ main(void)
 		cmocka_unit_test(lint_refuses_server_eku_missing),
 		cmocka_unit_test(lint_refuses_short_serial),
 		cmocka_unit_test(lint_refuses_other_issuer),
+		cmocka_unit_test(lint_refuses_crl_dp_missing),
+		cmocka_unit_test(lint_refuses_crl_dp_elsewhere),
+		cmocka_unit_test(lint_refuses_crl_dp_malformed),
+		cmocka_unit_test(lint_refuses_aia_missing),
+		cmocka_unit_test(lint_refuses_aia_malformed),
+		cmocka_unit_test(lint_refuses_publication_without_policy),
 	};
 
 	return cmocka_run_group_tests_name("devcert", tests, setup, teardown);

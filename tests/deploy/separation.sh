@@ -161,6 +161,7 @@ ok "software TPM up, state in $tpm (0700 iotca-signer)"
 
 # --- the configuration: the shipped example with paths under $T --------
 acme_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+http_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$T/etc/iotca"
 conf=$T/etc/iotca/iotca.conf
 sed -E -e "s#/var/lib/#$T/var/lib/#; s#/run/iotca/#$T/run/iotca/#" \
@@ -168,6 +169,7 @@ sed -E -e "s#/var/lib/#$T/var/lib/#; s#/run/iotca/#$T/run/iotca/#" \
 	-e 's#^; ips = .*#ips = 127.0.0.1#' \
 	-e 's#^tcti = .*#tcti = tabrmd:bus_type=session#' \
 	-e "s#^listen = 0.0.0.0:443#listen = 127.0.0.1:$acme_port#" \
+	-e "s#^http_listen = 0.0.0.0:80#http_listen = 127.0.0.1:$http_port#" \
 	-e "s#^base_url = .*#base_url = https://127.0.0.1:$acme_port#" \
 	"$src/dist/iotca.conf.example" >"$conf"
 chmod 644 "$conf"
@@ -227,6 +229,11 @@ for _ in $(seq 1 200); do
 done
 curl -sf --max-time 5 --cacert "$root_pem" "https://127.0.0.1:$acme_port/directory" >/dev/null ||
 	fail "iotca-acmed does not serve"
+# The CRL for relying parties, over plain HTTP, from the unprivileged front end.
+curl -sf --max-time 5 -o "$T/root.crl" "http://127.0.0.1:$http_port/pki/root.crl" ||
+	fail "iotca-acmed does not serve the CRL over HTTP"
+openssl crl -inform DER -in "$T/root.crl" -CAfile "$root_pem" -noout 2>&1 | grep -q "verify OK" ||
+	fail "the CRL served over HTTP does not verify to the root"
 
 # Each daemon runs as its own user, the front end with no capability.
 uid_of() { awk '/^Uid:/ { print $2 }' "/proc/$1/status"; }
