@@ -6,93 +6,20 @@
 
 #include <ctype.h>
 #include <stddef.h>
-#include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
-
+#include "confval.h"
 #include "est_config.h"
 #include "est_msg.h"
 
 struct parse_state {
 	struct est_config	*cfg;
-	char			 err[256];
+	struct confval		 cv;	/* once: a repeated key is refused */
 };
 
-static int __attribute__((format(printf, 2, 3)))
-bad(struct parse_state *st, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (st->err[0] == '\0') {
-		va_start(ap, fmt);
-		vsnprintf(st->err, sizeof(st->err), fmt, ap);
-		va_end(ap);
-	}
-	return 0;
-}
-
-static int
-set_str(struct parse_state *st, char **dst, const char *name, const char *v)
-{
-	if (v[0] == '\0')
-		return bad(st, "%s is empty", name);
-	if (*dst != NULL)
-		return bad(st, "%s is given twice", name);
-	if ((*dst = strdup(v)) == NULL)
-		return bad(st, "out of memory");
-	return 1;
-}
-
-static int
-set_path(struct parse_state *st, char **dst, const char *name, const char *v)
-{
-	if (v[0] != '/')
-		return bad(st, "%s must be an absolute path", name);
-	return set_str(st, dst, name, v);
-}
-
-static int
-set_long(struct parse_state *st, long *dst, const char *name, const char *v,
-    long lo, long hi)
-{
-	char *end;
-	long n;
-
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno != 0 || end == v || *end != '\0' || n < lo || n > hi)
-		return bad(st, "%s must be a number from %ld to %ld", name, lo, hi);
-	*dst = n;
-	return 1;
-}
-
-static int
-set_int(struct parse_state *st, int *dst, const char *name, const char *v,
-    long lo, long hi)
-{
-	long n;
-
-	if (!set_long(st, &n, name, v, lo, hi))
-		return 0;
-	*dst = (int)n;
-	return 1;
-}
-
-static int
-set_bool(struct parse_state *st, int *dst, const char *name, const char *v)
-{
-	if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0)
-		*dst = 1;
-	else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0)
-		*dst = 0;
-	else
-		return bad(st, "%s must be true or false", name);
-	return 1;
-}
+#define bad(st, ...)	config_fail(&(st)->cv.e, __VA_ARGS__)
 
 /* A lower-case DNS name, not .local. */
 static int
@@ -108,7 +35,7 @@ set_domain(struct parse_state *st, char **dst, const char *name, const char *v)
 	if (est_name_within(v, "local"))
 		return bad(st, "%s: .local cannot be delegated (mDNS names "
 		    "have no tree to prove)", name);
-	return set_str(st, dst, name, v);
+	return confval_str(&st->cv, dst, name, v);
 }
 
 /* "ADDR:PORT" or "[V6ADDR]:PORT". */
@@ -121,7 +48,6 @@ add_listen(struct parse_state *st, const char *v)
 	const char *colon, *h;
 	size_t hl;
 	long port;
-	char *end;
 
 	if (c->nlisten == EST_MAX_LISTEN)
 		return bad(st, "at most %d listen addresses", EST_MAX_LISTEN);
@@ -138,9 +64,7 @@ add_listen(struct parse_state *st, const char *v)
 		return bad(st, "listen %s: ADDR:PORT or [V6ADDR]:PORT", v);
 	memcpy(host, h, hl);
 	host[hl] = '\0';
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (errno != 0 || end == colon + 1 || *end != '\0' || port < 1 || port > 65535)
+	if (config_parse_long(colon + 1, 1, 65535, &port) == -1)
 		return bad(st, "listen %s: the port must be 1 to 65535", v);
 	memset(l, 0, sizeof(*l));
 	if (h == v) {
@@ -175,25 +99,26 @@ est_key(struct parse_state *st, const char *name, const char *v)
 	if (strcmp(name, "listen") == 0)
 		return add_listen(st, v);
 	if (strcmp(name, "tls_cert") == 0)
-		return set_path(st, &c->tls_cert, name, v);
+		return confval_path(&st->cv, &c->tls_cert, name, v);
 	if (strcmp(name, "tls_key") == 0)
-		return set_path(st, &c->tls_key, name, v);
+		return confval_path(&st->cv, &c->tls_key, name, v);
 	if (strcmp(name, "state_dir") == 0)
-		return set_path(st, &c->state_dir, name, v);
+		return confval_path(&st->cv, &c->state_dir, name, v);
 	if (strcmp(name, "credentials") == 0)
-		return set_path(st, &c->credentials, name, v);
+		return confval_path(&st->cv, &c->credentials, name, v);
 	if (strcmp(name, "client_ca") == 0)
-		return set_path(st, &c->client_ca, name, v);
+		return confval_path(&st->cv, &c->client_ca, name, v);
 	if (strcmp(name, "require_client_cert") == 0)
-		return set_bool(st, &c->require_client_cert, name, v);
+		return confval_bool(&st->cv, &c->require_client_cert, name, v);
 	if (strcmp(name, "retry_after") == 0)
-		return set_int(st, &c->retry_after, name, v, 1, 86400);
+		return confval_int(&st->cv, &c->retry_after, name, v, 1, 86400);
 	if (strcmp(name, "enrol_wait") == 0)
-		return set_int(st, &c->enrol_wait, name, v, 0, 60);
+		return confval_int(&st->cv, &c->enrol_wait, name, v, 0, 60);
 	if (strcmp(name, "workers") == 0)
-		return set_int(st, &c->workers, name, v, 1, 64);
+		return confval_int(&st->cv, &c->workers, name, v, 1, 64);
 	if (strcmp(name, "max_body") == 0)
-		return set_long(st, &c->max_body, name, v, 1024, 1024 * 1024);
+		return confval_long(&st->cv, &c->max_body, name, v, 1024,
+		    1024 * 1024);
 	return bad(st, "unknown key %s in [est]", name);
 }
 
@@ -205,10 +130,10 @@ acme_key(struct parse_state *st, const char *name, const char *v)
 	if (strcmp(name, "directory") == 0) {
 		if (strncmp(v, "https://", 8) != 0 || v[8] == '\0')
 			return bad(st, "directory must be an https:// URL");
-		return set_str(st, &c->directory, name, v);
+		return confval_str(&st->cv, &c->directory, name, v);
 	}
 	if (strcmp(name, "ca_file") == 0)
-		return set_path(st, &c->ca_file, name, v);
+		return confval_path(&st->cv, &c->ca_file, name, v);
 	if (strcmp(name, "subtree") == 0)
 		return set_domain(st, &c->subtree, name, v);
 	return bad(st, "unknown key %s in [acme]", name);
@@ -222,12 +147,12 @@ dns_key(struct parse_state *st, const char *name, const char *v)
 	if (strcmp(name, "server") == 0) {
 		if (strchr(v, ' ') != NULL)
 			return bad(st, "server must be ADDR[:PORT]");
-		return set_str(st, &c->dns_server, name, v);
+		return confval_str(&st->cv, &c->dns_server, name, v);
 	}
 	if (strcmp(name, "zone") == 0)
 		return set_domain(st, &c->dns_zone, name, v);
 	if (strcmp(name, "tsig_key") == 0)
-		return set_path(st, &c->tsig_key, name, v);
+		return confval_path(&st->cv, &c->tsig_key, name, v);
 	return bad(st, "unknown key %s in [dns]", name);
 }
 
@@ -288,7 +213,7 @@ label_key(struct parse_state *st, const char *section, const char *name,
 	if (strcmp(name, "subtree") == 0)
 		return set_domain(st, &l->subtree, name, v);
 	if (strcmp(name, "require_client_cert") == 0)
-		return set_bool(st, &l->require_client_cert, name, v);
+		return confval_bool(&st->cv, &l->require_client_cert, name, v);
 	return bad(st, "unknown key %s in [%s]", name, section);
 }
 
@@ -297,7 +222,7 @@ handler(void *user, const char *section, const char *name, const char *v)
 {
 	struct parse_state *st = user;
 
-	if (st->err[0] != '\0')
+	if (st->cv.e.failed)
 		return 0;
 	if (strcmp(section, "est") == 0)
 		return est_key(st, name, v);
@@ -409,25 +334,15 @@ int
 est_config_load(const char *path, struct est_config *c, char *err,
     size_t errlen)
 {
-	struct parse_state st;
-	int line;
+	struct parse_state st = { .cfg = c, .cv.once = 1 };
 
 	memset(c, 0, sizeof(*c));
-	memset(&st, 0, sizeof(st));
-	st.cfg = c;
 	c->retry_after = 10;
 	c->enrol_wait = 5;
 	c->workers = 4;
 	c->max_body = 16384;
-	line = ini_parse(path, handler, &st);
-	if (line == -1)
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-	else if (line == -2)
-		snprintf(err, errlen, "%s: out of memory", path);
-	else if (line > 0)
-		snprintf(err, errlen, "%s:%d: %s", path, line,
-		    st.err[0] ? st.err : "syntax error");
-	else if (check_whole(c, path, err, errlen) == 0)
+	if (config_ini_parse(path, handler, &st, &st.cv.e, err, errlen) == 0 &&
+	    check_whole(c, path, err, errlen) == 0)
 		return 0;
 	est_config_free(c);
 	return -1;
