@@ -37,6 +37,12 @@ for f in \
 	"$prefix/$IOTCA_UNITDIR/iotca-signer.service" \
 	"$prefix/$IOTCA_UNITDIR/iotca-acmed.service" \
 	"$prefix/$IOTCA_UNITDIR/iotca-acmed.socket" \
+	"$prefix/$IOTCA_UNITDIR/iotca-acmed-http.socket" \
+	"$prefix/$IOTCA_UNITDIR/iotca-est-ra.service" \
+	"$prefix/$IOTCA_UNITDIR/iotca-crl-refresh.service" \
+	"$prefix/$IOTCA_UNITDIR/iotca-crl-refresh.timer" \
+	"$IOTCA_MANDIR/man8/iotca-est-ra.8" "$IOTCA_MANDIR/man8/iotca-crl-refresh.8" \
+	"$IOTCA_DOCDIR/est-ra.conf.example" "$IOTCA_DOCDIR/freeradius/eap-iotca" \
 	"$prefix/$IOTCA_SYSUSERSDIR/iotca.conf" "$prefix/$IOTCA_TMPFILESDIR/iotca.conf"; do
 	[ -f "$root$f" ] || fail "not installed: $f"
 	echo "installed: $f"
@@ -104,11 +110,15 @@ done
 # pages found in the staged tree (a copy whose paths point there; 252 cannot
 # verify against a --root without a whole systemd inside it).
 mkdir "$stage/units"
-for f in iotca-signer.service iotca-acmed.service iotca-acmed.socket; do
+units_checked="iotca-signer.service iotca-acmed.service iotca-acmed.socket
+	iotca-acmed-http.socket iotca-est-ra.service iotca-crl-refresh.service
+	iotca-crl-refresh.timer"
+for f in $units_checked; do
 	sed "s|=\\([-+!@:]*\\)$IOTCA_SBINDIR/|=\\1$root$IOTCA_SBINDIR/|" "$units/$f" >"$stage/units/$f"
 done
+# shellcheck disable=SC2086 # a list of unit names
 (cd "$stage/units" && MANPATH=$root$IOTCA_MANDIR systemd-analyze verify \
-	iotca-signer.service iotca-acmed.service iotca-acmed.socket) >"$stage/verify.out" 2>&1 ||
+	$units_checked) >"$stage/verify.out" 2>&1 ||
 	{ cat "$stage/verify.out" >&2; fail "systemd-analyze verify"; }
 # verify exits 0 on unknown keys and typos: any output at all is a failure.
 [ ! -s "$stage/verify.out" ] || { cat "$stage/verify.out" >&2; fail "systemd-analyze verify complains"; }

@@ -353,13 +353,17 @@ stop_pid "$acmed_pid"
 check_notify acmed
 sa_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 conf2=$T/etc/iotca/iotca-activated.conf
-sed -e '/^listen = /d' -e "s#^base_url = .*#base_url = https://127.0.0.1:$sa_port#" "$conf" >"$conf2"
+sa_http=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sed -e '/^listen = /d' -e '/^http_listen = /d' -e "s#^base_url = .*#base_url = https://127.0.0.1:$sa_port#" "$conf" >"$conf2"
 chmod 644 "$conf2"
 ! grep -q '^listen' "$conf2" || fail "listen left in $conf2"
 "$bin/iotca-acmed" -t -c "$conf2" >/dev/null || fail "acmed -t without listen"
 # systemd-socket-activate binds (as root, like systemd), then on the first
 # connection execs setpriv, which execs iotca-acmed: one pid throughout.
-systemd-socket-activate -l "127.0.0.1:$sa_port" \
+# The second socket is the plain-HTTP one (iotca-acmed-http.socket's
+# FileDescriptorName=http): the CRL for relying parties.
+systemd-socket-activate -l "127.0.0.1:$sa_port" -l "127.0.0.1:$sa_http" \
+	--fdname=https:http \
 	setpriv --reuid=iotca-acme --regid=iotca-acme --init-groups \
 	--inh-caps=-all --bounding-set=-all --no-new-privs -- \
 	"$bin/iotca-acmed" -c "$conf2" >"$T/acmed2.log" 2>&1 &
@@ -377,7 +381,12 @@ for k in CapEff CapPrm CapBnd CapAmb; do
 	[ "$(cap_of "$sa_pid" $k)" = 0000000000000000 ] || fail "activated acmed $k"
 done
 grep -q "socket from systemd" "$T/acmed2.log" || fail "acmed2 did not say it took the socket"
-ok "socket-activated iotca-acmed serves 127.0.0.1:$sa_port as iotca-acme, no capability, no listen line"
+curl -sf --max-time 10 -o "$T/root2.crl" -D "$T/crl2.hdr" "http://127.0.0.1:$sa_http/pki/root.crl" ||
+	fail "socket-activated iotca-acmed does not serve the CRL on the http socket"
+grep -qi '^content-type: application/pkix-crl' "$T/crl2.hdr" || fail "CRL type: $(cat "$T/crl2.hdr")"
+openssl crl -inform DER -in "$T/root2.crl" -CAfile "$root_pem" -noout 2>&1 | grep -q "verify OK" ||
+	fail "the CRL on the passed http socket does not verify"
+ok "socket-activated iotca-acmed serves 127.0.0.1:$sa_port (TLS) and the CRL on 127.0.0.1:$sa_http (http) as iotca-acme, no capability, no listen line"
 stop_pid "$sa_pid"
 stop_pid "$signer_pid"
 check_notify signer
