@@ -562,6 +562,10 @@ signer_shutdown(struct signer *s)
 	if (s->audit == NULL || audit_broken(s->audit) != NULL)
 		return;
 	refusals_flush(s->refusals, time(NULL), 1, record_refusals, s);
+	/* A revocation of the last moment is published before we go, not
+	 * only at the next start (which may be a long way off). */
+	if (s->crl_dirty && refresh_crl(s, err, sizeof(err)) == -1)
+		log_msg(LOG_ERR, "CRL at shutdown: %s", err);
 	if (record_alone(s, event("signer_stop", NULL, NULL), err,
 	    sizeof(err)) == -1 || audit_checkpoint(s->audit, err,
 	    sizeof(err)) == -1)

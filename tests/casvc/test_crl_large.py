@@ -253,6 +253,28 @@ class CrlLarge(unittest.TestCase):
         print("CRL numbers %d .. %d, strictly growing over %d signings"
               % (nums[0], nums[-1], len(nums)))
 
+    def test_05_stop_signs_a_stale_crl(self):
+        # A revocation just before a stop (inside the 500 ms gap) is in a
+        # CRL signed before the signer goes, not only at its next start.
+        adm = Conn(self.st.admin)
+        try:
+            r = adm.call({"op": "issue",
+                          "csr": csr_pem("crl-dev", ["crl-dev.local"])})
+            self.assertTrue(r["ok"], r)
+            crl_pages(self.st.admin)     # nothing stale before the test
+            s = r["serial"]
+            self.assertTrue(adm.call({"op": "revoke", "serial": s,
+                                      "reason": "superseded"})["ok"])
+        finally:
+            adm.close()
+        before = self.signings()
+        self.st.stop_signer()
+        log = self.st.log()
+        tail = log[log.rfind("stopping"):]
+        self.assertRegex(tail, r"CRL \d+ signed with", "no CRL at stop")
+        self.assertEqual(self.signings(), before + 1)
+        self.st.start_signer()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
