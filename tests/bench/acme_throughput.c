@@ -6,7 +6,11 @@
  * responder (shared by all threads), finalize with a fresh P-384 key and
  * CSR, certificate download.  Each thread orders the same name every time
  * (bench-<thread>.<domain>), like a device renewing; --unique-names gives
- * every flow a new name (bench-<thread>-<n>.<domain>).  --one-new-order lets
+ * every flow a new name (bench-<thread>-<n>.<domain>).  --warmup has every
+ * thread complete one flow before the clock starts (an operator's first
+ * approval, the first validation: tests/bench/est-enrol measures
+ * issuance with both behind it) and says "warm-up done" on stderr when
+ * the clock starts.  --one-new-order lets
  * only one client at a time send its new-order request: Debian's Pebble 2.4
  * deadlocks when two run at once (its newOrder takes the store's lock, then
  * each authorization's, while another newOrder holds its new authorization's
@@ -46,13 +50,14 @@ struct options {
 	long		 poll_ms;
 	int		 unique;	/* a new name for every flow */
 	int		 one_new_order;	/* new-order requests one at a time */
+	int		 warmup;	/* one flow each before the clock */
 };
 
 struct worker {
 	int			 id;
 	const struct options	*opt;
 	struct acme_http01	*responder;
-	pthread_barrier_t	*start;
+	pthread_barrier_t	*ready, *start;	/* warm-up over; clock on */
 	pthread_mutex_t		*new_order;	/* with --one-new-order */
 	double			 deadline;	/* start flows until then */
 	double			*lat;		/* seconds per completed flow */
@@ -60,7 +65,7 @@ struct worker {
 	unsigned long		 errors;
 	char			 first_error[SHOW_ERRORS][800];
 	double			 finished;	/* when the last flow ended */
-	struct acme_client_stats stats;
+	struct acme_client_stats stats, base;	/* base: before the clock */
 	int			 setup_failed;
 	char			 setup_error[800];
 };
@@ -80,7 +85,7 @@ usage(void)
 	fprintf(stderr, "usage: acme_throughput --directory URL [--ca FILE] "
 	    "[--clients N] [--seconds S]\n"
 	    "           [--http01-port P] [--domain D] [--poll-ms MS] "
-	    "[--unique-names] [--one-new-order]\n");
+	    "[--unique-names] [--one-new-order] [--warmup]\n");
 	exit(2);
 }
 
@@ -161,8 +166,16 @@ run(void *arg)
 		snprintf(w->setup_error, sizeof(w->setup_error), "client %d: "
 		    "account: %s %s (HTTP %ld)", w->id, err.type, err.detail,
 		    err.status);
+	} else if (w->opt->warmup && flow(w, c, name, &err) == -1) {
+		w->setup_failed = 1;
+		snprintf(w->setup_error, sizeof(w->setup_error), "client %d: "
+		    "warm-up: %s %s (HTTP %ld)", w->id, err.type, err.detail,
+		    err.status);
 	}
+	if (c != NULL && w->opt->warmup)
+		w->base = *acme_client_stats(c);
 	/* Everyone starts together; a thread whose setup failed just waits. */
+	pthread_barrier_wait(w->ready);
 	pthread_barrier_wait(w->start);
 	while (!w->setup_failed && now() < w->deadline) {
 		if (w->opt->unique)
@@ -180,6 +193,9 @@ run(void *arg)
 	w->finished = now();
 	if (c != NULL) {
 		w->stats = *acme_client_stats(c);
+		w->stats.requests -= w->base.requests;
+		w->stats.polls -= w->base.polls;
+		w->stats.bad_nonces -= w->base.bad_nonces;
 		acme_client_free(c);
 	}
 	return NULL;
@@ -220,6 +236,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "poll-ms", required_argument, NULL, 'P' },
 		{ "unique-names", no_argument, NULL, 'u' },
 		{ "one-new-order", no_argument, NULL, '1' },
+		{ "warmup", no_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char	*end;
@@ -243,6 +260,7 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'P': o->poll_ms = strtol(optarg, &end, 10); break;
 		case 'u': o->unique = 1; continue;
 		case '1': o->one_new_order = 1; continue;
+		case 'w': o->warmup = 1; continue;
 		default: usage();
 		}
 		if (ch != 'd' && ch != 'a' && ch != 'D' &&
@@ -259,10 +277,10 @@ int
 main(int argc, char **argv)
 {
 	struct options		 opt;
-	struct rusage		 ru;
+	struct rusage		 ru0, ru;
 	struct worker		*w;
 	struct acme_http01	*responder;
-	pthread_barrier_t	 start;
+	pthread_barrier_t	 ready, start;
 	pthread_mutex_t		 new_order = PTHREAD_MUTEX_INITIALIZER;
 	pthread_t		*t;
 	double			 t0, done = 0, *all;
@@ -287,7 +305,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "acme_throughput: out of memory\n");
 		return 1;
 	}
-	if ((rc = pthread_barrier_init(&start, NULL, opt.clients + 1)) != 0) {
+	if ((rc = pthread_barrier_init(&ready, NULL, opt.clients + 1)) != 0 ||
+	    (rc = pthread_barrier_init(&start, NULL, opt.clients + 1)) != 0) {
 		fprintf(stderr, "acme_throughput: barrier: %s\n", strerror(rc));
 		return 1;
 	}
@@ -295,6 +314,7 @@ main(int argc, char **argv)
 		w[i].id = i;
 		w[i].opt = &opt;
 		w[i].responder = responder;
+		w[i].ready = &ready;
 		w[i].start = &start;
 		w[i].new_order = &new_order;
 		if ((rc = pthread_create(&t[i], NULL, run, &w[i])) != 0) {
@@ -303,8 +323,17 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	/* The deadline is written before the barrier releases the threads,
-	 * and the barrier orders the write before their reads. */
+	/* The deadline is written once every thread is set up (and warmed
+	 * up), before the second barrier releases them; the barrier orders
+	 * the write before their reads.  Client CPU counts from here. */
+	pthread_barrier_wait(&ready);
+	if (getrusage(RUSAGE_SELF, &ru0) != 0)
+		memset(&ru0, 0, sizeof(ru0));
+	/* For a caller that measures the servers' CPU over the clock only. */
+	if (opt.warmup) {
+		fprintf(stderr, "warm-up done\n");
+		fflush(stderr);
+	}
 	t0 = now();
 	for (i = 0; i < opt.clients; i++)
 		w[i].deadline = t0 + opt.seconds;
@@ -349,19 +378,23 @@ main(int argc, char **argv)
 	printf("p50_ms: %.1f\n", percentile(all, n, 50) * 1000);
 	printf("p99_ms: %.1f\n", percentile(all, n, 99) * 1000);
 	printf("errors: %lu\n", errors + (unsigned long)setup_failed);
-	/* Requests include the account setup (one or two per client). */
+	/* Requests include the account setup (one or two per client),
+	 * unless --warmup: then only what the clock saw. */
 	printf("requests/flow: %.1f\n", n ? (double)requests / n : 0);
 	printf("polls/flow: %.2f\n", n ? (double)polls / n : 0);
 	printf("badnonce/flow: %.2f\n", n ? (double)bad / n : 0);
 	printf("http01/flow: %.2f\n", n ? (double)served / n : 0);
 	/* The generator shares the machine: what it cost is worth knowing. */
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
-		printf("client_cpu_ms/flow: %.2f\n", n ? (ru.ru_utime.tv_sec +
-		    ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec +
-		    ru.ru_stime.tv_usec) / 1e6) * 1000 / n : 0);
+		printf("client_cpu_ms/flow: %.2f\n", n ? ((ru.ru_utime.tv_sec -
+		    ru0.ru_utime.tv_sec) + (ru.ru_stime.tv_sec -
+		    ru0.ru_stime.tv_sec) + ((ru.ru_utime.tv_usec -
+		    ru0.ru_utime.tv_usec) + (ru.ru_stime.tv_usec -
+		    ru0.ru_stime.tv_usec)) / 1e6) * 1000 / n : 0);
 	free(all);
 	free(w);
 	free(t);
+	pthread_barrier_destroy(&ready);
 	pthread_barrier_destroy(&start);
 	curl_global_cleanup();
 	return errors + setup_failed > 0 ? 3 : 0;
