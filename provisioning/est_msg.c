@@ -356,6 +356,43 @@ check_hash(X509_REQ *req, char *reason, size_t reasonlen)
 	}
 }
 
+/*
+ * A device enrolling through the RA gets what any device gets: serverAuth
+ * and clientAuth.  Asking for more (id-kp-cmcRA above all: the signer grants
+ * it under the RA's delegation) would let any EST client become a registrar.
+ */
+static int
+check_eku(STACK_OF(X509_EXTENSION) *exts, char *reason, size_t reasonlen)
+{
+	EXTENDED_KEY_USAGE *eku;
+	ASN1_OBJECT *obj;
+	char txt[80];
+	int i, nid, crit = -1;
+
+	if (exts == NULL)
+		return 0;
+	eku = X509V3_get_d2i(exts, NID_ext_key_usage, &crit, NULL);
+	if (eku == NULL)
+		return crit == -1 ? 0 : refuse(400, reason, reasonlen, "the "
+		    "CSR's extendedKeyUsage is unreadable or given twice");
+	for (i = 0; i < sk_ASN1_OBJECT_num(eku); i++) {
+		obj = sk_ASN1_OBJECT_value(eku, i);
+		nid = OBJ_obj2nid(obj);
+		if (nid == NID_server_auth || nid == NID_client_auth)
+			continue;
+		if (nid != NID_undef)
+			snprintf(txt, sizeof(txt), "%s", OBJ_nid2sn(nid));
+		else if (OBJ_obj2txt(txt, sizeof(txt), obj, 1) <= 0)
+			snprintf(txt, sizeof(txt), "?");
+		sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+		return refuse(400, reason, reasonlen, "the CSR asks for the "
+		    "extended key usage %s; enrolment over EST gives serverAuth "
+		    "and clientAuth only", txt);
+	}
+	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+	return 0;
+}
+
 int
 est_csr_check(struct est_csr *c, const char *subtree, char *reason,
     size_t reasonlen)
@@ -378,6 +415,10 @@ est_csr_check(struct est_csr *c, const char *subtree, char *reason,
 	if (policy_check_key(key, why, sizeof(why)) != POLICY_OK)
 		return refuse(400, reason, reasonlen, "%s", why);
 	exts = X509_REQ_get_extensions(c->req);
+	if ((st = check_eku(exts, reason, reasonlen)) != 0) {
+		sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+		return st;
+	}
 	if (exts != NULL)
 		gens = X509V3_get_d2i(exts, NID_subject_alt_name, &crit, NULL);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);

@@ -58,8 +58,9 @@ int	est_csr_decode(const char *body, size_t len, const char *content_type,
  * SHA-256 or better, the key (EC P-384/P-521 or RSA >= 3072 with e=65537),
  * and the names: the DNS subjectAltNames (or the CN when there are none),
  * each a valid host name, none under .local, each equal to or under subtree
- * (whole labels); no other kind of subjectAltName.  Fills names.  0, or 400
- * with reason.
+ * (whole labels); no other kind of subjectAltName; an extendedKeyUsage, if
+ * asked for, of serverAuth and clientAuth only (never id-kp-cmcRA: a device
+ * must not become a registrar).  Fills names.  0, or 400 with reason.
  */
 int	est_csr_check(struct est_csr *, const char *subtree, char *reason,
 	    size_t reasonlen);

@@ -75,11 +75,13 @@ def new_key(path, kind="ec384"):
     return path
 
 
-def csr_der(key, subj, sans=None, digest="sha384"):
+def csr_der(key, subj, sans=None, digest="sha384", eku=None):
     args = ["openssl", "req", "-new", "-key", key, "-subj", subj,
             "-outform", "DER", "-" + digest]
     if sans:
         args += ["-addext", "subjectAltName=" + ",".join(sans)]
+    if eku:
+        args += ["-addext", "extendedKeyUsage=" + eku]
     return run(args, check=True).stdout
 
 
@@ -518,6 +520,13 @@ def refusals(ra, stack, tmp):
          "weak key: RSA 2048"),
         (csr_der(key, "/CN=dev1", ["DNS:dev1.est.home.arpa"], "sha1"),
          "SHA-256 or better is required", "SHA-1 signature"),
+        (csr_der(key, "/CN=dev1", ["DNS:dev1.est.home.arpa"],
+                 eku="serverAuth,clientAuth,1.3.6.1.5.5.7.3.28"),
+         "asks for the extended key usage cmcRA", "a device asking for "
+         "id-kp-cmcRA (it would become a registrar)"),
+        (csr_der(key, "/CN=dev1", ["DNS:dev1.est.home.arpa"],
+                 eku="codeSigning"),
+         "extended key usage codeSigning", "a device asking for codeSigning"),
     ]
     for der, text, what in cases:
         expect(ra.enrol(der), 400, text, what)
