@@ -350,6 +350,15 @@ check_response(const struct buf *rsp, int head_only)
 	headlen = (size_t)(end - rsp->p) + 2;
 	body = end + 4;
 	bodylen = rsp->len - (size_t)(body - rsp->p);
+	/*
+	 * Only the first response is acmed's: a request libmicrohttpd reads
+	 * as more than one (an obsolete folded header line that swallows
+	 * "Connection: close", then a second "request") gets its own answer
+	 * after it on the same connection.
+	 */
+	if ((ct = header(rsp->p, headlen, "Content-Length", &ctlen)) != NULL &&
+	    (size_t)atol(ct) < bodylen)
+		bodylen = (size_t)atol(ct);
 	if (header(rsp->p, headlen, "Replay-Nonce", &vlen) == NULL)
 		return;		/* libmicrohttpd's own answer */
 	CHECK(vlen == NONCE_LEN - 1);
