@@ -18,7 +18,6 @@ approval, in the subtree or outside it.
 
 env: IOTCA_BIN, IOTCA_SRC.
 """
-import hashlib
 import json
 import os
 import shutil
@@ -29,7 +28,8 @@ import tempfile
 sys.dont_write_bytecode = True      # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 os.pardir, "lib"))
-from acme_test_client import Client, Http, b64, wait  # noqa: E402
+from acme_test_client import (Client, Http, b64,  # noqa: E402
+                              sanitizer_report, solve_dns01, wait)
 from bind_fixture import Bind, have_bind  # noqa: E402
 from iotca_stack import BIN, DEVSTACK, devstack_env, make_csr  # noqa: E402
 
@@ -66,30 +66,6 @@ def pending():
     return json.loads(r.stdout) if r.returncode == 0 else []
 
 
-def publish(name, keyauth):
-    """The dns-01 TXT for name (RFC 8555 8.4), by RFC 2136 update."""
-    txt = b64(hashlib.sha256(keyauth.encode()).digest())
-    r = ns.nsupdate("zone home.arpa\nupdate delete _acme-challenge.%s TXT\n"
-                    "update add _acme-challenge.%s 60 TXT \"%s\"\n"
-                    % (name, name, txt))
-    if r.returncode != 0:
-        raise AssertionError("nsupdate: " + r.stderr)
-
-
-def solve_dns01(c, a_url):
-    a = c.post(a_url, None).json()
-    ch = [x for x in a["challenges"] if x["type"] == "dns-01"][0]
-    publish(a["identifier"]["value"], ch["token"] + "." + c.key.thumb)
-    c.post(ch["url"], {})
-    st = {}
-
-    def done():
-        st["s"] = c.post(a_url, None).json()["status"]
-        return st["s"] != "pending"
-    wait(done, 30)
-    return st.get("s")
-
-
 def new_order(c, value):
     r = c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns",
                                                      "value": value}]})
@@ -121,13 +97,9 @@ def cleanup():
     subprocess.run([DEVSTACK, "stop", stack], capture_output=True)
     if ns is not None:
         ns.stop()
-    text = ""
-    for log in ("signer.log", "acmed.log"):
-        p = os.path.join(stack, log)
-        if os.path.exists(p):
-            text += open(p, errors="replace").read()
-    check("Sanitizer" not in text and "runtime error:" not in text,
-          "no sanitizer report in the daemons' logs", text[-3000:])
+    report = sanitizer_report(stack)
+    check(report == "", "no sanitizer report in the daemons' logs",
+          report[-3000:])
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -149,7 +121,8 @@ try:
     r = ra.post(ra.dir["newAuthz"], {"identifier": {
         "type": "dns", "value": SUB, "subdomainAuthAllowed": True}})
     check(r.status == 201, "newAuthz of the subtree", (r.status, r.body))
-    check(solve_dns01(ra, r.headers.get("Location", "")) == "valid",
+    check(solve_dns01(ra, r.headers.get("Location", ""),
+                      ns.publish_dns01) == "valid",
           "the subtree authorization is validated by dns-01")
 
     # First device: the order is ready through the ancestor; its finalize
@@ -195,7 +168,8 @@ try:
     for name in ("dev3." + SUB, "door.home.arpa"):
         url, o = new_order(dev, name)
         check(o["status"] == "pending", name + ": pending (no ancestor)", o)
-        check(solve_dns01(dev, o["authorizations"][0]) == "valid",
+        check(solve_dns01(dev, o["authorizations"][0],
+                          ns.publish_dns01) == "valid",
               name + ": validated by dns-01 on its own")
         r = finalize(dev, url, name)
         check(r.status == 200 and r.json()["status"] == "processing",

@@ -22,8 +22,6 @@ operator as any order does, then becomes valid.
 
 env: IOTCA_BIN, IOTCA_SRC.
 """
-import base64
-import hashlib
 import os
 import shutil
 import sqlite3
@@ -35,7 +33,9 @@ import time
 sys.dont_write_bytecode = True      # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 os.pardir, "lib"))
-from acme_test_client import Client, Http, b64, free_port, wait  # noqa: E402
+from acme_test_client import (Client, Http, b64,  # noqa: E402
+                              sanitizer_report, solve_dns01, wait)
+from bind_fixture import Bind  # noqa: E402
 from iotca_stack import BIN, DEVSTACK, devstack_env, make_csr  # noqa: E402
 
 failures = 0
@@ -87,71 +87,7 @@ INSERT INTO challenges (id, authz_id, type, token, status) VALUES
 
 tmp = tempfile.mkdtemp(prefix="iotca-preauth.")
 stack = os.path.join(tmp, "stack")
-ndir = os.path.join(tmp, "named")
-os.mkdir(ndir)
-dns = free_port()
-secret = base64.b64encode(os.urandom(32)).decode()
-named = None
-
-
-def start_named():
-    with open(os.path.join(ndir, "named.conf"), "w") as f:
-        f.write("""options {
-	directory "%(d)s";
-	listen-on port %(p)d { 127.0.0.1; };
-	listen-on-v6 { none; };
-	pid-file "%(d)s/named.pid";
-	recursion no;
-	dnssec-validation no;
-};
-key "preauth-test" { algorithm hmac-sha256; secret "%(s)s"; };
-zone "home.arpa" { type primary; file "%(d)s/home.arpa.zone";
-	allow-update { key "preauth-test"; }; };
-""" % {"d": ndir, "p": dns, "s": secret})
-    with open(os.path.join(ndir, "home.arpa.zone"), "w") as f:
-        f.write("$TTL 60\n@ IN SOA ns.home.arpa. admin.home.arpa. 1 60 60 "
-                "600 60\n@ IN NS ns.home.arpa.\nns IN A 127.0.0.1\n")
-    log = open(os.path.join(ndir, "named.log"), "w")
-    p = subprocess.Popen(["named", "-g", "-c",
-                          os.path.join(ndir, "named.conf")],
-                         stdout=log, stderr=log, start_new_session=True)
-
-    def up():
-        r = subprocess.run(["dig", "+short", "-p", str(dns), "@127.0.0.1",
-                            "ns.home.arpa", "A"], capture_output=True,
-                           text=True)
-        return "127.0.0.1" in r.stdout
-    if not wait(up, 10):
-        p.terminate()
-        raise AssertionError("named did not start")
-    return p
-
-
-def publish(name, keyauth):
-    """The dns-01 TXT for name (RFC 8555 8.4), by RFC 2136 update."""
-    txt = b64(hashlib.sha256(keyauth.encode()).digest())
-    upd = ("server 127.0.0.1 %d\nzone home.arpa\n"
-           "update delete _acme-challenge.%s TXT\n"
-           "update add _acme-challenge.%s 60 TXT \"%s\"\nsend\n"
-           % (dns, name, name, txt))
-    subprocess.run(["nsupdate", "-y", "hmac-sha256:preauth-test:" + secret],
-                   input=upd, text=True, check=True, capture_output=True)
-
-
-def solve_dns01(c, a_url):
-    """Publish and answer the dns-01 challenge of an authorization; its
-    final status."""
-    a = c.post(a_url, None).json()
-    ch = [x for x in a["challenges"] if x["type"] == "dns-01"][0]
-    publish(a["identifier"]["value"], ch["token"] + "." + c.key.thumb)
-    c.post(ch["url"], {})
-    st = {}
-
-    def done():
-        st["s"] = c.post(a_url, None).json()["status"]
-        return st["s"] != "pending"
-    wait(done, 30)
-    return st.get("s")
+ns = None
 
 
 def new_order(c, value, ancestor=None):
@@ -170,24 +106,19 @@ def new_authz(c, value, sub=None, typ="dns"):
 
 def cleanup():
     subprocess.run([DEVSTACK, "stop", stack], capture_output=True)
-    if named is not None:
-        named.terminate()
-        named.wait(timeout=10)
-    text = ""
-    for log in ("signer.log", "acmed.log"):
-        p = os.path.join(stack, log)
-        if os.path.exists(p):
-            text += open(p, errors="replace").read()
-    check("Sanitizer" not in text and "runtime error:" not in text,
-          "no sanitizer report in the daemons' logs", text[-3000:])
+    if ns is not None:
+        ns.stop()
+    report = sanitizer_report(stack)
+    check(report == "", "no sanitizer report in the daemons' logs",
+          report[-3000:])
     shutil.rmtree(tmp, ignore_errors=True)
 
 
 try:
-    named = start_named()
+    ns = Bind()
     r = subprocess.run([DEVSTACK, "start", stack, "--key", "file",
                         "--domain", "home.arpa,est.home.arpa",
-                        "--acme", "dns_server=127.0.0.1:%d" % dns],
+                        "--acme", "dns_server=" + ns.server],
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise AssertionError("devstack start: " + r.stderr)
@@ -269,7 +200,7 @@ try:
           "newOrder: a pending ancestor authorization is not used",
           (r.status, r.body))
 
-    check(solve_dns01(a, AZ) == "valid",
+    check(solve_dns01(a, AZ, ns.publish_dns01) == "valid",
           "the subtree authorization is validated by dns-01")
 
     r = new_order(a, "dev1.est.home.arpa", "est.home.arpa")
@@ -306,7 +237,8 @@ try:
           "newOrder door.home.arpa: pending the first time", (r.status,
                                                                r.body))
     DOOR = o["authorizations"][0]
-    check(solve_dns01(a, DOOR) == "valid", "door.home.arpa: dns-01 valid")
+    check(solve_dns01(a, DOOR, ns.publish_dns01) == "valid",
+          "door.home.arpa: dns-01 valid")
     r = new_order(a, "door.home.arpa")
     check(r.status == 201 and r.json()["status"] == "ready" and
           r.json()["authorizations"] == [DOOR],

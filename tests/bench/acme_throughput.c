@@ -31,12 +31,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/resource.h>
 
 #include <curl/curl.h>
 
 #include "acmeclient.h"
+#include "bench_util.h"
 #include "http01.h"
 
 #define FLOW_TIMEOUT_MS	60000
@@ -60,8 +60,7 @@ struct worker {
 	pthread_barrier_t	*ready, *start;	/* warm-up over; clock on */
 	pthread_mutex_t		*new_order;	/* with --one-new-order */
 	double			 deadline;	/* start flows until then */
-	double			*lat;		/* seconds per completed flow */
-	size_t			 nlat, caplat;
+	struct bench_lat	 lat;		/* seconds per completed flow */
 	unsigned long		 errors;
 	char			 first_error[SHOW_ERRORS][800];
 	double			 finished;	/* when the last flow ended */
@@ -69,15 +68,6 @@ struct worker {
 	int			 setup_failed;
 	char			 setup_error[800];
 };
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void
 usage(void)
@@ -87,21 +77,6 @@ usage(void)
 	    "           [--http01-port P] [--domain D] [--poll-ms MS] "
 	    "[--unique-names] [--one-new-order] [--warmup]\n");
 	exit(2);
-}
-
-static int
-record(struct worker *w, double seconds)
-{
-	double *n;
-
-	if (w->nlat == w->caplat) {
-		w->caplat = w->caplat ? w->caplat * 2 : 256;
-		if ((n = realloc(w->lat, w->caplat * sizeof(*n))) == NULL)
-			return -1;
-		w->lat = n;
-	}
-	w->lat[w->nlat++] = seconds;
-	return 0;
 }
 
 /* One flow; 0 or -1 with err. */
@@ -177,20 +152,20 @@ run(void *arg)
 	/* Everyone starts together; a thread whose setup failed just waits. */
 	pthread_barrier_wait(w->ready);
 	pthread_barrier_wait(w->start);
-	while (!w->setup_failed && now() < w->deadline) {
+	while (!w->setup_failed && bench_now() < w->deadline) {
 		if (w->opt->unique)
 			snprintf(name, sizeof(name), "bench-%d-%zu.%s", w->id,
-			    w->nlat + w->errors, w->opt->domain);
-		t0 = now();
+			    w->lat.n + w->errors, w->opt->domain);
+		t0 = bench_now();
 		if (flow(w, c, name, &err) == 0) {
-			if (record(w, now() - t0) == -1) {
+			if (bench_lat_add(&w->lat, bench_now() - t0) == -1) {
 				note_error(w, "memory", &err);
 				break;
 			}
 		} else
 			note_error(w, "flow", &err);
 	}
-	w->finished = now();
+	w->finished = bench_now();
 	if (c != NULL) {
 		w->stats = *acme_client_stats(c);
 		w->stats.requests -= w->base.requests;
@@ -199,28 +174,6 @@ run(void *arg)
 		acme_client_free(c);
 	}
 	return NULL;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of sorted v. */
-static double
-percentile(const double *v, size_t n, double p)
-{
-	size_t rank;
-
-	if (n == 0)
-		return 0;
-	rank = (size_t)(p / 100.0 * n + 0.999999);
-	if (rank < 1)
-		rank = 1;
-	return v[(rank > n ? n : rank) - 1];
 }
 
 static void
@@ -334,18 +287,18 @@ main(int argc, char **argv)
 		fprintf(stderr, "warm-up done\n");
 		fflush(stderr);
 	}
-	t0 = now();
+	t0 = bench_now();
 	for (i = 0; i < opt.clients; i++)
 		w[i].deadline = t0 + opt.seconds;
 	served = acme_http01_served(responder);
 	pthread_barrier_wait(&start);
-	t0 = now();
+	t0 = bench_now();
 	for (i = 0; i < opt.clients; i++) {
 		if ((rc = pthread_join(t[i], NULL)) != 0) {
 			fprintf(stderr, "acme_throughput: join: %s\n", strerror(rc));
 			return 1;
 		}
-		n += w[i].nlat;
+		n += w[i].lat.n;
 		errors += w[i].errors;
 		requests += w[i].stats.requests;
 		polls += w[i].stats.polls;
@@ -364,19 +317,19 @@ main(int argc, char **argv)
 		return 1;
 	}
 	for (n = 0, i = 0; i < opt.clients; i++) {
-		for (k = 0; k < w[i].nlat; k++)
-			all[n++] = w[i].lat[k];
+		for (k = 0; k < w[i].lat.n; k++)
+			all[n++] = w[i].lat.v[k];
 		for (k = 0; k < w[i].errors && k < SHOW_ERRORS; k++)
 			fprintf(stderr, "%s\n", w[i].first_error[k]);
-		free(w[i].lat);
+		free(w[i].lat.v);
 	}
-	qsort(all, n, sizeof(*all), cmp_double);
+	bench_sort(all, n);
 	printf("clients: %d\n", opt.clients);
 	printf("elapsed_s: %.2f\n", done - t0);
 	printf("flows: %zu\n", n);
 	printf("flows/s: %.1f\n", n / (done - t0));
-	printf("p50_ms: %.1f\n", percentile(all, n, 50) * 1000);
-	printf("p99_ms: %.1f\n", percentile(all, n, 99) * 1000);
+	printf("p50_ms: %.1f\n", bench_percentile(all, n, 50) * 1000);
+	printf("p99_ms: %.1f\n", bench_percentile(all, n, 99) * 1000);
 	printf("errors: %lu\n", errors + (unsigned long)setup_failed);
 	/* Requests include the account setup (one or two per client),
 	 * unless --warmup: then only what the clock saw. */
@@ -386,11 +339,8 @@ main(int argc, char **argv)
 	printf("http01/flow: %.2f\n", n ? (double)served / n : 0);
 	/* The generator shares the machine: what it cost is worth knowing. */
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
-		printf("client_cpu_ms/flow: %.2f\n", n ? ((ru.ru_utime.tv_sec -
-		    ru0.ru_utime.tv_sec) + (ru.ru_stime.tv_sec -
-		    ru0.ru_stime.tv_sec) + ((ru.ru_utime.tv_usec -
-		    ru0.ru_utime.tv_usec) + (ru.ru_stime.tv_usec -
-		    ru0.ru_stime.tv_usec)) / 1e6) * 1000 / n : 0);
+		printf("client_cpu_ms/flow: %.2f\n", n ?
+		    bench_cpu_seconds(&ru0, &ru) * 1000 / n : 0);
 	free(all);
 	free(w);
 	free(t);

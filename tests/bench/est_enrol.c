@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
 
@@ -34,6 +33,8 @@
 #include <openssl/pkcs7.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+
+#include "bench_util.h"
 
 #define FLOW_TIMEOUT_S	60
 #define MAX_CLIENTS	1024
@@ -51,8 +52,7 @@ struct worker {
 	const struct options	*opt;
 	pthread_barrier_t	*ready, *start;	/* warm-up over; clock on */
 	double			 deadline;
-	double			*lat;
-	size_t			 nlat, caplat;
+	struct bench_lat	 lat;		/* seconds per completed flow */
 	unsigned long		 errors, requests, polls;
 	char			 first_error[SHOW_ERRORS][512];
 	double			 finished;
@@ -64,15 +64,6 @@ struct buf {
 	char	*p;
 	size_t	 len;
 };
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void
 usage(void)
@@ -209,7 +200,7 @@ flow(struct worker *w, CURL *h, const char *name, char *err, size_t errlen)
 	struct buf		 body = { NULL, 0 };
 	struct curl_header	*ra;
 	char			*csr, url[512];
-	double			 end = now() + FLOW_TIMEOUT_S;
+	double			 end = bench_now() + FLOW_TIMEOUT_S;
 	long			 code = 0, wait_s;
 	CURLcode		 rc;
 	int			 result = -1;
@@ -244,7 +235,7 @@ flow(struct worker *w, CURL *h, const char *name, char *err, size_t errlen)
 			wait_s = strtol(ra->value, NULL, 10);
 		if (wait_s < 1)
 			wait_s = 1;
-		if (now() + wait_s > end) {
+		if (bench_now() + wait_s > end) {
 			snprintf(err, errlen, "still 202 after %d s",
 			    FLOW_TIMEOUT_S);
 			goto out;
@@ -264,21 +255,6 @@ out:
 	free(body.p);
 	free(csr);
 	return result;
-}
-
-static int
-record(struct worker *w, double seconds)
-{
-	double *n;
-
-	if (w->nlat == w->caplat) {
-		w->caplat = w->caplat ? w->caplat * 2 : 256;
-		if ((n = realloc(w->lat, w->caplat * sizeof(*n))) == NULL)
-			return -1;
-		w->lat = n;
-	}
-	w->lat[w->nlat++] = seconds;
-	return 0;
 }
 
 static void
@@ -326,41 +302,20 @@ run(void *arg)
 	w->requests = w->polls = 0;
 	pthread_barrier_wait(w->ready);
 	pthread_barrier_wait(w->start);
-	while (!w->setup_failed && now() < w->deadline) {
-		t0 = now();
+	while (!w->setup_failed && bench_now() < w->deadline) {
+		t0 = bench_now();
 		if (flow(w, h, name, err, sizeof(err)) == 0) {
-			if (record(w, now() - t0) == -1) {
+			if (bench_lat_add(&w->lat, bench_now() - t0) == -1) {
 				note_error(w, "out of memory");
 				break;
 			}
 		} else
 			note_error(w, err);
 	}
-	w->finished = now();
+	w->finished = bench_now();
 	if (h != NULL)
 		curl_easy_cleanup(h);
 	return NULL;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-percentile(const double *v, size_t n, double p)
-{
-	size_t rank;
-
-	if (n == 0)
-		return 0;
-	rank = (size_t)(p / 100.0 * n + 0.999999);
-	if (rank < 1)
-		rank = 1;
-	return v[(rank > n ? n : rank) - 1];
 }
 
 static void
@@ -455,7 +410,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "warm-up done\n");
 		fflush(stderr);
 	}
-	t0 = now();
+	t0 = bench_now();
 	for (i = 0; i < opt.clients; i++)
 		w[i].deadline = t0 + opt.seconds;
 	pthread_barrier_wait(&start);
@@ -464,7 +419,7 @@ main(int argc, char **argv)
 			fprintf(stderr, "est_enrol: join: %s\n", strerror(rc));
 			return 1;
 		}
-		n += w[i].nlat;
+		n += w[i].lat.n;
 		errors += w[i].errors;
 		requests += w[i].requests;
 		polls += w[i].polls;
@@ -480,28 +435,25 @@ main(int argc, char **argv)
 		return 1;
 	}
 	for (n = 0, i = 0; i < opt.clients; i++) {
-		for (k = 0; k < w[i].nlat; k++)
-			all[n++] = w[i].lat[k];
+		for (k = 0; k < w[i].lat.n; k++)
+			all[n++] = w[i].lat.v[k];
 		for (k = 0; k < w[i].errors && k < SHOW_ERRORS; k++)
 			fprintf(stderr, "%s\n", w[i].first_error[k]);
-		free(w[i].lat);
+		free(w[i].lat.v);
 	}
-	qsort(all, n, sizeof(*all), cmp_double);
+	bench_sort(all, n);
 	printf("clients: %d\n", opt.clients);
 	printf("elapsed_s: %.2f\n", done - t0);
 	printf("flows: %zu\n", n);
 	printf("flows/s: %.1f\n", done > t0 ? n / (done - t0) : 0);
-	printf("p50_ms: %.1f\n", percentile(all, n, 50) * 1000);
-	printf("p99_ms: %.1f\n", percentile(all, n, 99) * 1000);
+	printf("p50_ms: %.1f\n", bench_percentile(all, n, 50) * 1000);
+	printf("p99_ms: %.1f\n", bench_percentile(all, n, 99) * 1000);
 	printf("errors: %lu\n", errors + (unsigned long)setup_failed);
 	printf("requests/flow: %.2f\n", n ? (double)requests / n : 0);
 	printf("polls/flow: %.2f\n", n ? (double)polls / n : 0);
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
-		printf("client_cpu_ms/flow: %.2f\n", n ? ((ru.ru_utime.tv_sec -
-		    ru0.ru_utime.tv_sec) + (ru.ru_stime.tv_sec -
-		    ru0.ru_stime.tv_sec) + ((ru.ru_utime.tv_usec -
-		    ru0.ru_utime.tv_usec) + (ru.ru_stime.tv_usec -
-		    ru0.ru_stime.tv_usec)) / 1e6) * 1000 / n : 0);
+		printf("client_cpu_ms/flow: %.2f\n", n ?
+		    bench_cpu_seconds(&ru0, &ru) * 1000 / n : 0);
 	free(all);
 	free(w);
 	free(t);

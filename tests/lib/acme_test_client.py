@@ -7,13 +7,16 @@ returns a Resp whatever the HTTP status; Key is an EC account key with its
 JWK, thumbprint (RFC 7638) and raw r||s signature (RFC 7518 3.4); jws()
 builds a flattened JWS body; Client holds one account (kid) and signs each
 POST with a fresh nonce.  serve_http01() answers http-01 from the dict
-Http01.tokens on a loopback port.  b64(), free_port() and wait() are the
-small pieces every test needs.
+Http01.tokens on a loopback port; solve_dns01() answers a dns-01
+challenge through a publisher such as bind_fixture.Bind.publish_dns01.
+b64(), free_port() and wait() are the small pieces every test needs;
+sanitizer_report() reads a devstack's daemon logs.
 """
 import base64
 import hashlib
 import http.server
 import json
+import os
 import socket
 import ssl
 import threading
@@ -47,6 +50,20 @@ def wait(cond, seconds):
             return True
         time.sleep(0.1)
     return False
+
+
+def sanitizer_report(stack_dir, logs=("signer.log", "acmed.log")):
+    """The daemons' logs in stack_dir (names in logs, joined) when one holds
+    a sanitizer report, else ""."""
+    text = ""
+    for log in logs:
+        p = os.path.join(stack_dir, log)
+        if os.path.exists(p):
+            with open(p, errors="replace") as f:
+                text += f.read()
+    if "Sanitizer" in text or "runtime error:" in text:
+        return text
+    return ""
 
 
 class Resp:
@@ -175,3 +192,21 @@ def serve_http01(port=0):
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Http01)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
+
+
+def solve_dns01(c, a_url, publish, seconds=30):
+    """Answer the dns-01 challenge of the authorization at a_url for client
+    c: publish(name, keyauth) puts its TXT in DNS (RFC 8555 8.4), then the
+    challenge is posted and the authorization polled for at most seconds.
+    Its status once no longer pending (None if it could not be read)."""
+    a = c.post(a_url, None).json()
+    ch = [x for x in a["challenges"] if x["type"] == "dns-01"][0]
+    publish(a["identifier"]["value"], ch["token"] + "." + c.key.thumb)
+    c.post(ch["url"], {})
+    st = {}
+
+    def done():
+        st["s"] = c.post(a_url, None).json()["status"]
+        return st["s"] != "pending"
+    wait(done, seconds)
+    return st.get("s")

@@ -8,6 +8,7 @@ RFC 2136 updates signed with TSIG (dns-01 by an ACME client, DNS-SD).
         ns.key_file             # TSIG key allowed to update ns.zone only
         ns.other_key_file       # TSIG key allowed to update ns.other_zone only
         ns.txt("_acme-challenge.est.home.arpa")   # ["..."] or []
+        ns.publish_dns01("dev.home.arpa", keyauth)  # the dns-01 TXT
     finally:
         ns.stop()               # kills named, removes its directory
 
@@ -20,6 +21,7 @@ and named's log are in the fixture's own temporary directory (ns.dir).
 Bind is also a context manager (stop() on exit).
 """
 import base64
+import hashlib
 import os
 import shutil
 import socket
@@ -171,6 +173,18 @@ controls { };
                                                      commands.rstrip("\n"))
         return subprocess.run(["nsupdate", "-k", key_file or self.key_file],
                               input=script, capture_output=True, text=True)
+
+    def publish_dns01(self, name, keyauth):
+        """Put the dns-01 TXT for name (RFC 8555 8.4: base64url of the
+        SHA-256 of keyauth) at _acme-challenge.name in self.zone, replacing
+        any there, by an update signed with self.key_file."""
+        txt = base64.urlsafe_b64encode(hashlib.sha256(
+            keyauth.encode()).digest()).rstrip(b"=").decode()
+        r = self.nsupdate("zone %s\nupdate delete _acme-challenge.%s TXT\n"
+                          "update add _acme-challenge.%s 60 TXT \"%s\"\n"
+                          % (self.zone, name, name, txt))
+        if r.returncode != 0:
+            raise AssertionError("nsupdate: " + r.stderr)
 
     def log(self):
         try:

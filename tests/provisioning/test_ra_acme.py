@@ -43,6 +43,7 @@ import time
 sys.dont_write_bytecode = True      # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 os.pardir, "lib"))
+from acme_test_client import sanitizer_report  # noqa: E402
 from bind_fixture import Bind, free_port, have_bind  # noqa: E402
 from iotca_stack import BIN, DEVSTACK, devstack_env, make_csr  # noqa: E402
 
@@ -170,13 +171,9 @@ def cleanup():
     for f in (ns, ns2):
         if f is not None:
             f.stop()
-    text = ""
-    for log in ("signer.log", "acmed.log"):
-        p = os.path.join(stack, log)
-        if os.path.exists(p):
-            text += open(p, errors="replace").read()
-    check("Sanitizer" not in text and "runtime error:" not in text,
-          "no sanitizer report in the daemons' logs", text[-3000:])
+    report = sanitizer_report(stack)
+    check(report == "", "no sanitizer report in the daemons' logs",
+          report[-3000:])
     shutil.rmtree(tmp, ignore_errors=True)
 
 
