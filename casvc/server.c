@@ -2119,6 +2119,25 @@ valid_device_id(const char *d)
 	return 1;
 }
 
+/* One certificate_revoked record per serial an approval's withdrawal
+ * revoked, naming what was withdrawn (key: value).  0 or -1. */
+static int
+record_withdrawn(struct signer *s, const struct peer *p, json_t *serials,
+    const char *key, const char *value, char *err, size_t errlen)
+{
+	json_t *js;
+	size_t i;
+
+	json_array_foreach(serials, i, js) {
+		if (tx_record(s, event("certificate_revoked", p,
+		    json_pack("{s:O, s:s, s:s}", "serial", js, "reason",
+		    certgen_reason_name(CRL_REASON_PRIVILEGE_WITHDRAWN), key,
+		    value)), err, errlen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /*
  * revoke_approval of a delegation: the subtree's approved and pending
  * requests of one account (or of every account) end, so nothing more is
@@ -2133,8 +2152,7 @@ revoke_delegation(struct signer *s, const struct peer *p, const json_t *req)
 	char subtree[POLICY_MAX_NAME_LEN + 1], reason[400], err[256];
 	const char *account = NULL;
 	long nreq, ncerts = 0;
-	json_t *serials = NULL, *js;
-	size_t i;
+	json_t *serials = NULL;
 	int rc;
 
 	if (!json_is_string(jsub) || json_string_length(jsub) !=
@@ -2173,13 +2191,9 @@ revoke_delegation(struct signer *s, const struct peer *p, const json_t *req)
 	rc = tx_record(s, event("delegation_revoked", p, json_pack("{s:s, s:s?, "
 	    "s:I, s:b}", "subtree", subtree, "account", account, "requests",
 	    (json_int_t)nreq, "revoke_certs", with_certs)), err, sizeof(err));
-	json_array_foreach(serials, i, js) {
-		if (rc == 0)
-			rc = tx_record(s, event("certificate_revoked", p,
-			    json_pack("{s:O, s:s, s:s}", "serial", js, "reason",
-			    certgen_reason_name(CRL_REASON_PRIVILEGE_WITHDRAWN),
-			    "delegation", subtree)), err, sizeof(err));
-	}
+	if (rc == 0)
+		rc = record_withdrawn(s, p, serials, "delegation", subtree, err,
+		    sizeof(err));
 	json_decref(serials);
 	if (rc == -1 || tx_commit(s, err, sizeof(err)) == -1) {
 		tx_rollback(s);
@@ -2205,8 +2219,7 @@ op_revoke_approval(struct signer *s, const struct peer *p, const json_t *req)
 	int with_certs = json_is_true(json_object_get(req, "revoke_certs"));
 	char err[256];
 	long napprovals, ncerts = 0;
-	json_t *serials = NULL, *js;
-	size_t i;
+	json_t *serials = NULL;
 	int rc;
 
 	if (json_object_get(req, "subtree") != NULL) {
@@ -2240,13 +2253,9 @@ op_revoke_approval(struct signer *s, const struct peer *p, const json_t *req)
 	rc = tx_record(s, event("approval_revoked", p, json_pack("{s:s, s:I, "
 	    "s:b}", "device_id", device, "requests", (json_int_t)napprovals,
 	    "revoke_certs", with_certs)), err, sizeof(err));
-	json_array_foreach(serials, i, js) {
-		if (rc == 0)
-			rc = tx_record(s, event("certificate_revoked", p,
-			    json_pack("{s:O, s:s, s:s}", "serial", js, "reason",
-			    certgen_reason_name(CRL_REASON_PRIVILEGE_WITHDRAWN),
-			    "device_id", device)), err, sizeof(err));
-	}
+	if (rc == 0)
+		rc = record_withdrawn(s, p, serials, "device_id", device, err,
+		    sizeof(err));
 	json_decref(serials);
 	if (rc == -1 || tx_commit(s, err, sizeof(err)) == -1) {
 		tx_rollback(s);

@@ -861,25 +861,33 @@ approval_rows(struct signerdb *s, sqlite3_stmt *st, char *err, size_t errlen)
 	return arr;
 }
 
-json_t *
-signerdb_approvals_for(struct signerdb *s, const char *device_id,
-    const char *account, char *err, size_t errlen)
+/* The approval rows of a query on (key, account), newest first. */
+static json_t *
+approvals_where(struct signerdb *s, const char *sql, const char *key,
+    const char *account, const char *what, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	json_t *arr;
 
-	if (sqlite3_prepare_v2(s->db, "SELECT " APPROVAL_COLUMNS " FROM "
-	    "approvals a WHERE a.device_id = ? AND a.account = ? AND a.subtree "
-	    "IS NULL ORDER BY a.id DESC", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC) != SQLITE_OK) {
-		dberr(s, err, errlen, "approvals");
+		dberr(s, err, errlen, what);
 		sqlite3_finalize(st);
 		return NULL;
 	}
 	arr = approval_rows(s, st, err, errlen);
 	sqlite3_finalize(st);
 	return arr;
+}
+
+json_t *
+signerdb_approvals_for(struct signerdb *s, const char *device_id,
+    const char *account, char *err, size_t errlen)
+{
+	return approvals_where(s, "SELECT " APPROVAL_COLUMNS " FROM approvals "
+	    "a WHERE a.device_id = ? AND a.account = ? AND a.subtree IS NULL "
+	    "ORDER BY a.id DESC", device_id, account, "approvals", err, errlen);
 }
 
 int
@@ -1103,21 +1111,9 @@ json_t *
 signerdb_delegations_for(struct signerdb *s, const char *subtree,
     const char *account, char *err, size_t errlen)
 {
-	sqlite3_stmt *st;
-	json_t *arr;
-
-	if (sqlite3_prepare_v2(s->db, "SELECT " APPROVAL_COLUMNS " FROM "
-	    "approvals a WHERE a.subtree = ? AND a.account = ? ORDER BY a.id "
-	    "DESC", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 1, subtree, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC) != SQLITE_OK) {
-		dberr(s, err, errlen, "delegations");
-		sqlite3_finalize(st);
-		return NULL;
-	}
-	arr = approval_rows(s, st, err, errlen);
-	sqlite3_finalize(st);
-	return arr;
+	return approvals_where(s, "SELECT " APPROVAL_COLUMNS " FROM approvals "
+	    "a WHERE a.subtree = ? AND a.account = ? ORDER BY a.id DESC",
+	    subtree, account, "delegations", err, errlen);
 }
 
 int
