@@ -15,6 +15,7 @@
 #include "keycache.h"
 #include "log.h"
 #include "objects.h"
+#include "policy.h"
 #include "signercall.h"
 
 /* The signer's refusal codes that are final and what ACME calls them. */
@@ -142,18 +143,6 @@ account_key_pem(struct acmed *a, const struct order *o, const char *thumb)
 	return pem;
 }
 
-/* 1 if name is anc or under it, whole labels compared. */
-static int
-within(const char *name, const char *anc)
-{
-	size_t n = strlen(name), m = strlen(anc);
-
-	if (n == m)
-		return strcmp(name, anc) == 0;
-	return n > m + 1 && name[n - m - 1] == '.' &&
-	    strcmp(name + n - m, anc) == 0;
-}
-
 /*
  * The subtree the account proved for this order (RFC 9444): every
  * identifier a dns name, every authorization of the order one and the same
@@ -190,7 +179,7 @@ order_delegation(struct acmed *a, const struct order *o, char *out,
 		type = json_string_value(json_object_get(id, "type"));
 		value = json_string_value(json_object_get(id, "value"));
 		if (type == NULL || value == NULL || strcmp(type, "dns") != 0 ||
-		    !within(value, az[0].value))
+		    !policy_name_within(value, az[0].value))
 			ok = 0;
 	}
 	if (json_array_size(ids) == 0)

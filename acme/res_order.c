@@ -20,6 +20,7 @@
 #include "certid.h"
 #include "issue.h"
 #include "objects.h"
+#include "policy.h"
 #include "resources.h"
 
 #define TOKEN_BYTES	32
@@ -50,10 +51,8 @@ add_subproblem(json_t *subs, const char *type, const char *detail,
 static int
 under_ancestor(const char *name, const char *anc)
 {
-	size_t ln = strlen(name), la = strlen(anc);
-
-	return la > 0 && ln > la + 1 && name[ln - la - 1] == '.' &&
-	    strcmp(name + ln - la, anc) == 0;
+	return anc[0] != '\0' && strcmp(name, anc) != 0 &&
+	    policy_name_within(name, anc);
 }
 
 /* RFC 9444 4: "ancestorDomain" names a proper ancestor of a dns name. */

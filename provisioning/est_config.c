@@ -13,6 +13,7 @@
 #include "confval.h"
 #include "est_config.h"
 #include "est_msg.h"
+#include "policy.h"
 
 struct parse_state {
 	struct est_config	*cfg;
@@ -32,7 +33,7 @@ set_domain(struct parse_state *st, char **dst, const char *name, const char *v)
 			return bad(st, "%s must be in lower case", name);
 	if (!est_valid_dns_name(v))
 		return bad(st, "%s: %s is not a DNS name", name, v);
-	if (est_name_within(v, "local"))
+	if (policy_name_within(v, "local"))
 		return bad(st, "%s: .local cannot be delegated (mDNS names "
 		    "have no tree to prove)", name);
 	return confval_str(&st->cv, dst, name, v);
@@ -300,7 +301,7 @@ check_whole(const struct est_config *c, const char *path, char *err,
 			    required[i].what);
 			return -1;
 		}
-	if (!est_name_within(c->subtree, c->dns_zone)) {
+	if (!policy_name_within(c->subtree, c->dns_zone)) {
 		snprintf(err, errlen, "%s: [acme] subtree %s is not within "
 		    "[dns] zone %s (the dns-01 record goes in that zone)", path,
 		    c->subtree, c->dns_zone);
@@ -320,7 +321,7 @@ check_whole(const struct est_config *c, const char *path, char *err,
 			    path, l->name);
 			return -1;
 		}
-		if (!est_name_within(l->subtree, c->subtree)) {
+		if (!policy_name_within(l->subtree, c->subtree)) {
 			snprintf(err, errlen, "%s: [label %s] subtree %s is not "
 			    "within [acme] subtree %s", path, l->name,
 			    l->subtree, c->subtree);

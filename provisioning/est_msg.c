@@ -236,17 +236,6 @@ est_valid_dns_name(const char *name)
 	return 1;
 }
 
-int
-est_name_within(const char *name, const char *subtree)
-{
-	size_t n = strlen(name), s = strlen(subtree);
-
-	if (n == s)
-		return strcmp(name, subtree) == 0;
-	return n > s && name[n - s - 1] == '.' &&
-	    strcmp(name + n - s, subtree) == 0;
-}
-
 /* Add a DNS name (lower-cased) after checking it; 0 or 400. */
 static int
 add_name(struct est_csr *c, const char *name, size_t len, const char *subtree,
@@ -264,11 +253,11 @@ add_name(struct est_csr *c, const char *name, size_t len, const char *subtree,
 	if (!est_valid_dns_name(canon))
 		return refuse(400, reason, reasonlen, "%.*s is not a valid "
 		    "host name", (int)len, canon);
-	if (strcmp(canon, "local") == 0 || est_name_within(canon, "local"))
+	if (strcmp(canon, "local") == 0 || policy_name_within(canon, "local"))
 		return refuse(400, reason, reasonlen, "%s: .local names are not "
 		    "enrolled through the RA (an mDNS name has no tree that "
 		    "could be delegated)", canon);
-	if (!est_name_within(canon, subtree))
+	if (!policy_name_within(canon, subtree))
 		return refuse(400, reason, reasonlen, "%s is outside the RA's "
 		    "subtree %s", canon, subtree);
 	for (i = 0; i < c->nnames; i++)

@@ -65,8 +65,6 @@ int	est_csr_decode(const char *body, size_t len, const char *content_type,
 int	est_csr_check(struct est_csr *, const char *subtree, char *reason,
 	    size_t reasonlen);
 
-/* Whether name is subtree or under it, whole labels compared (both lower case). */
-int	est_name_within(const char *name, const char *subtree);
 /* A host name: labels of letters, digits and '-', at most 253 bytes, no
  * trailing dot.  1 or 0. */
 int	est_valid_dns_name(const char *name);

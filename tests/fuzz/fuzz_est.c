@@ -69,8 +69,8 @@ check_accepted(struct est_csr *c)
 	CHECK(c->nnames >= 1 && c->nnames <= EST_MAX_NAMES);
 	for (i = 0; i < c->nnames; i++) {
 		CHECK(est_valid_dns_name(c->names[i]));
-		CHECK(est_name_within(c->names[i], SUBTREE));
-		CHECK(!est_name_within(c->names[i], "local"));
+		CHECK(policy_name_within(c->names[i], SUBTREE));
+		CHECK(!policy_name_within(c->names[i], "local"));
 		for (j = 0; c->names[i][j] != '\0'; j++)
 			CHECK(!isupper((unsigned char)c->names[i][j]));
 	}
