@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -374,6 +375,25 @@ out:
 	return rc;
 }
 
+/*
+ * glibc gives each thread that allocates an arena of its own (up to 8 per
+ * core) and trims each arena's free top with madvise as it goes: under
+ * load that was 4 % of acmed's CPU, plus the TLB shootdowns it sends to
+ * the other cores.  Two arenas are enough for 2 busy cores, and a free top
+ * of up to MALLOC_TRIM_BYTES is kept for the next request.  A failure
+ * only costs speed.
+ */
+#define MALLOC_ARENAS		2
+#define MALLOC_TRIM_BYTES	(1024 * 1024)
+
+static void
+tune_malloc(void)
+{
+	if (mallopt(M_ARENA_MAX, MALLOC_ARENAS) != 1 ||
+	    mallopt(M_TRIM_THRESHOLD, MALLOC_TRIM_BYTES) != 1)
+		log_msg(LOG_WARNING, "mallopt failed; using malloc's defaults");
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -399,6 +419,7 @@ main(int argc, char *argv[])
 	if (path == NULL)
 		path = config_default_path();
 	log_init("iotca-acmed");
+	tune_malloc();
 
 	memset(&a, 0, sizeof(a));
 	if (pthread_mutex_init(&a.root_lock, NULL) != 0)

@@ -10,7 +10,8 @@ add_library(iotca_acmed STATIC
 target_include_directories(iotca_acmed PUBLIC ${_d})
 target_link_libraries(iotca_acmed PUBLIC iotca_jws iotca_validate iotca_policy
   iotca_casvc_client PkgConfig::MHD PkgConfig::SYSTEMD PkgConfig::SQLITE
-  PkgConfig::JANSSON PkgConfig::INIH PkgConfig::OPENSSL Threads::Threads)
+  PkgConfig::JANSSON PkgConfig::INIH PkgConfig::OPENSSL PkgConfig::GNUTLS
+  Threads::Threads)
 
 add_executable(iotca-acmed ${_d}/acmed.c)
 target_link_libraries(iotca-acmed PRIVATE iotca_acmed)

@@ -2,16 +2,22 @@
  * certid: RFC 9773 certificate identifiers and certificate readers (see
  * certid.h).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "certid.h"
 #include "jws.h"
+
+static int certid_join(const unsigned char *, size_t, const unsigned char *,
+    size_t, char[CERTID_LEN]);
 
 /* The serial's DER content octets: big-endian, with a 0x00 first if the top
  * bit is set (our serials are positive). */
@@ -43,18 +49,29 @@ certid_of(const X509 *x, char out[CERTID_LEN])
 {
 	const ASN1_OCTET_STRING *kid = X509_get0_authority_key_id((X509 *)x);
 	unsigned char *ser;
-	char *a = NULL, *b = NULL;
 	size_t slen;
-	int rc = -1;
+	int rc;
 
 	if (kid == NULL || (ser = serial_octets(x, &slen)) == NULL)
 		return -1;
-	if ((a = b64url_encode(ASN1_STRING_get0_data(kid),
-	    (size_t)ASN1_STRING_length(kid))) != NULL &&
-	    (b = b64url_encode(ser, slen)) != NULL &&
-	    strlen(a) + strlen(b) + 2 <= CERTID_LEN) {
-		size_t na = strlen(a), nb = strlen(b);
+	rc = certid_join(ASN1_STRING_get0_data(kid),
+	    (size_t)ASN1_STRING_length(kid), ser, slen, out);
+	free(ser);
+	return rc;
+}
 
+/* "A.B" from the AKI keyIdentifier and the serial's content octets. */
+static int
+certid_join(const unsigned char *kid, size_t kidlen, const unsigned char *ser,
+    size_t serlen, char out[CERTID_LEN])
+{
+	char *a = NULL, *b = NULL;
+	size_t na, nb;
+	int rc = -1;
+
+	if ((a = b64url_encode(kid, kidlen)) != NULL &&
+	    (b = b64url_encode(ser, serlen)) != NULL &&
+	    (na = strlen(a)) + (nb = strlen(b)) + 2 <= CERTID_LEN) {
 		memcpy(out, a, na);
 		out[na] = '.';
 		memcpy(out + na + 1, b, nb + 1);
@@ -62,7 +79,33 @@ certid_of(const X509 *x, char out[CERTID_LEN])
 	}
 	free(a);
 	free(b);
-	free(ser);
+	return rc;
+}
+
+int
+cert_facts_pem(const char *pem, char id[CERTID_LEN], time_t *nb, time_t *na)
+{
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t in;
+	unsigned char kid[128], ser[64];
+	size_t kidlen = sizeof(kid), serlen = sizeof(ser), len;
+	unsigned int critical;
+	int rc = -1;
+
+	if ((len = strlen(pem)) > UINT_MAX || gnutls_x509_crt_init(&crt) < 0)
+		return -1;
+	in.data = (unsigned char *)pem;
+	in.size = (unsigned int)len;
+	/* get_serial gives the INTEGER's content octets as encoded (a 0x00
+	 * first when the top bit is set), as serial_octets does. */
+	if (gnutls_x509_crt_import(crt, &in, GNUTLS_X509_FMT_PEM) >= 0 &&
+	    gnutls_x509_crt_get_authority_key_id(crt, kid, &kidlen,
+	    &critical) >= 0 && kidlen > 0 &&
+	    gnutls_x509_crt_get_serial(crt, ser, &serlen) >= 0 && serlen > 0 &&
+	    (*nb = gnutls_x509_crt_get_activation_time(crt)) != (time_t)-1 &&
+	    (*na = gnutls_x509_crt_get_expiration_time(crt)) != (time_t)-1)
+		rc = certid_join(kid, kidlen, ser, serlen, id);
+	gnutls_x509_crt_deinit(crt);
 	return rc;
 }
 

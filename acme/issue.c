@@ -46,7 +46,6 @@ record_cert(struct acmed *a, struct order *o, const char *thumb,
 	const char *chain = json_string_value(json_object_get(resp, "chain"));
 	char id[ID_LEN];
 	struct cert c;
-	X509 *x;
 	int rc = -1;
 
 	if (serial == NULL || pem == NULL || chain == NULL) {
@@ -55,12 +54,10 @@ record_cert(struct acmed *a, struct order *o, const char *thumb,
 		return -1;
 	}
 	memset(&c, 0, sizeof(c));
-	if ((x = cert_from_pem(pem)) == NULL ||
-	    certid_of(x, c.ari_id) == -1 ||
-	    cert_validity(x, &c.not_before, &c.not_after) == -1) {
+	if (cert_facts_pem(pem, c.ari_id, &c.not_before, &c.not_after) == -1) {
 		log_msg(LOG_ERR, "order %s: the signer's certificate is "
 		    "unreadable or has no AKI", o->id);
-		goto out;
+		return -1;
 	}
 	snprintf(c.serial, sizeof(c.serial), "%s", serial);
 	snprintf(c.account, sizeof(c.account), "%s", o->account);
@@ -78,17 +75,14 @@ record_cert(struct acmed *a, struct order *o, const char *thumb,
 		if (order_get(a->db, id, o) == 0 &&
 		    strcmp(o->status, "valid") == 0)
 			rc = 0;
-		goto out;
+		return rc;
 	default:
-		goto out;
+		return -1;
 	}
 	snprintf(o->status, sizeof(o->status), "valid");
 	snprintf(o->cert_id, sizeof(o->cert_id), "%s", c.id);
 	log_msg(LOG_INFO, "order %s: certificate %s issued", o->id, serial);
-	rc = 0;
-out:
-	X509_free(x);
-	return rc;
+	return 0;
 }
 
 static int
@@ -111,8 +105,9 @@ record_refusal(struct acmed *a, struct order *o, const char *type,
 
 /*
  * The account's public key as PEM, for the signer's key reuse rule (RFC
- * 8555 11.1: a CSR must not carry the account key).  From the key cache,
- * else from the account's stored JWK; NULL if neither gives it.
+ * 8555 11.1: a CSR must not carry the account key).  From the key cache
+ * (encoded once per key), else from the account's stored JWK; NULL if
+ * neither gives it.
  */
 static char *
 account_key_pem(struct acmed *a, const struct order *o, const char *thumb)
@@ -125,6 +120,8 @@ account_key_pem(struct acmed *a, const struct order *o, const char *thumb)
 	char *data, *pem = NULL;
 	long len;
 
+	if ((pem = keycache_pem(a->keys, thumb)) != NULL)
+		return pem;
 	memset(&acct, 0, sizeof(acct));
 	if ((k = keycache_get(a->keys, thumb)) == NULL &&
 	    acct_get(a->db, o->account, &acct) == 0 && acct.jwk != NULL &&

@@ -9,6 +9,10 @@
  * thumbprint and a new entry.  The cache is a fixed table (an entry's slot
  * is picked by its thumbprint; a newcomer replaces the slot's holder), so
  * its size is bounded whatever the clients do.  Safe for concurrent use.
+ *
+ * An entry also keeps the key's PEM SubjectPublicKeyInfo once asked for
+ * (keycache_pem), which goes to the signer with every issuance: encoding
+ * it through OpenSSL 3's encoders cost as much as a request's JWS check.
  */
 #ifndef IOTCA_KEYCACHE_H
 #define IOTCA_KEYCACHE_H
@@ -25,5 +29,11 @@ void		 keycache_free(struct keycache *);
 EVP_PKEY	*keycache_get(struct keycache *, const char *thumb);
 /* Remember key under thumb (the cache takes its own reference). */
 void		 keycache_put(struct keycache *, const char *thumb, EVP_PKEY *key);
+/*
+ * The PEM public key of the key under thumb, a copy for the caller to
+ * free: encoded on the first call and kept with the entry.  NULL if thumb
+ * is not cached or on an error.
+ */
+char		*keycache_pem(struct keycache *, const char *thumb);
 
 #endif

@@ -14,6 +14,13 @@ target_link_libraries(test_keycache PRIVATE iotca_acmed PkgConfig::CMOCKA)
 set_target_properties(test_keycache PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 add_test(NAME acme-keycache COMMAND test_keycache)
 
+# RFC 9773 identifiers: GnuTLS's reading (at issuance) and OpenSSL's
+# (renewalInfo, revocation) agree (cmocka).
+add_executable(test_certid ${CMAKE_CURRENT_LIST_DIR}/test_certid.c)
+target_link_libraries(test_certid PRIVATE iotca_acmed PkgConfig::CMOCKA)
+set_target_properties(test_certid PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+add_test(NAME acme-certid COMMAND test_certid)
+
 # The rate limiter's token buckets on their own (cmocka).
 add_executable(test_ratelimit ${CMAKE_CURRENT_LIST_DIR}/test_ratelimit.c)
 target_link_libraries(test_ratelimit PRIVATE iotca_acmed PkgConfig::CMOCKA)
@@ -29,8 +36,9 @@ set_tests_properties(acmed-crash PROPERTIES
   TIMEOUT 180 RUN_SERIAL TRUE)
 
 # A hostile LAN (tests/acme/acmed_limits.py): 2,000 idle connections from
-# 100 addresses, and the rate limits of newAccount, newOrder and finalize.
-foreach(part idle ratelimit)
+# 100 addresses, the rate limits of newAccount, newOrder and finalize, and
+# what a held TLS connection costs and a request may carry (tlsmem).
+foreach(part idle ratelimit tlsmem)
   add_test(NAME acmed-limits-${part}
            COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/acmed_limits.py ${part})
   set_tests_properties(acmed-limits-${part} PROPERTIES

@@ -2,16 +2,20 @@
  * test_keycache: the account-key cache of iotca-acmed (acme/keycache.c).
  * What a front end relies on: a key comes back only under its own
  * thumbprint, an entry pushed out or replaced is never handed out again,
- * and a key handed out stays usable after the cache lets go of it.
+ * and a key handed out stays usable after the cache lets go of it; the
+ * PEM kept with an entry is always that entry's key's.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
+#include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "keycache.h"
 
@@ -125,6 +129,54 @@ test_overlong_thumbprint_not_kept(void **state)
 	keycache_free(c);
 }
 
+static char *
+pem_of(EVP_PKEY *k)
+{
+	BIO *b;
+	char *data, *pem;
+	long len;
+
+	assert_non_null(b = BIO_new(BIO_s_mem()));
+	assert_int_equal(PEM_write_bio_PUBKEY(b, k), 1);
+	assert_true((len = BIO_get_mem_data(b, &data)) > 0);
+	assert_non_null(pem = strndup(data, (size_t)len));
+	BIO_free(b);
+	return pem;
+}
+
+/* The PEM handed out is the key's (as PEM_write_bio_PUBKEY writes it), a
+ * fresh copy each time; none for a thumbprint not cached; and a slot that
+ * gets another key under the same thumbprint never gives the old PEM. */
+static void
+test_pem_is_the_keys(void **state)
+{
+	struct keycache *c;
+	EVP_PKEY *k = p256(), *k2 = p256();
+	char *want = pem_of(k), *want2 = pem_of(k2), *a, *b;
+
+	(void)state;
+	assert_non_null(c = keycache_new());
+	assert_null(keycache_pem(c, "t"));
+	keycache_put(c, "t", k);
+	assert_null(keycache_pem(c, "u"));
+	assert_non_null(a = keycache_pem(c, "t"));	/* encoded */
+	assert_non_null(b = keycache_pem(c, "t"));	/* kept */
+	assert_string_equal(a, want);
+	assert_string_equal(b, want);
+	assert_ptr_not_equal(a, b);
+	free(a);
+	free(b);
+	keycache_put(c, "t", k2);
+	assert_non_null(a = keycache_pem(c, "t"));
+	assert_string_equal(a, want2);
+	free(a);
+	keycache_free(c);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(k2);
+	free(want);
+	free(want2);
+}
+
 int
 main(void)
 {
@@ -133,6 +185,7 @@ main(void)
 		cmocka_unit_test(test_key_outlives_the_cache),
 		cmocka_unit_test(test_bounded_and_never_wrong),
 		cmocka_unit_test(test_overlong_thumbprint_not_kept),
+		cmocka_unit_test(test_pem_is_the_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

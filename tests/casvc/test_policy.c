@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 
+#include <openssl/core_names.h>
 #include <openssl/pem.h>
 
 #include "policy.h"
@@ -263,6 +264,59 @@ spki_digest(void **state)
 	assert_int_equal(policy_spki_sha256(KEYS->p384, c, 64), -1);
 	assert_int_equal(policy_spki_sha256(NULL, c, sizeof(c)), -1);
 	OPENSSL_free(der);
+	X509_REQ_free(req);
+}
+
+/* SHA-256 of i2d_PUBKEY's DER, in hex: what the digest must be. */
+static void
+i2d_digest(EVP_PKEY *pk, char *out)
+{
+	unsigned char	 md[32], *der = NULL;
+	unsigned int	 mdlen = 0, i;
+	int		 len;
+
+	assert_true((len = i2d_PUBKEY(pk, &der)) > 0);
+	assert_int_equal(EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(),
+	    NULL), 1);
+	for (i = 0; i < mdlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	OPENSSL_free(der);
+}
+
+/*
+ * EC keys are hashed without OpenSSL's encoders (policy.c): the digest is
+ * still that of i2d_PUBKEY's bytes for every curve, for a key decoded from
+ * a CSR, and for a key whose point is written compressed (which takes the
+ * encoder's path), so no key is ever known under two digests.
+ */
+static void
+spki_digest_ec_as_encoder(void **state)
+{
+	EVP_PKEY	*keys[] = { KEYS->p256, KEYS->p384, KEYS->p521,
+			    KEYS->rsa3072, NULL, NULL };
+	X509_REQ	*req = tu_csr(KEYS->p384, "SHA384", "device-12cd56",
+			    good_san);
+	EVP_PKEY	*comp;
+	char		 got[POLICY_SPKI_HEX_LEN + 1], want[sizeof(got)];
+	size_t		 i;
+
+	assert_non_null(comp = EVP_PKEY_dup(KEYS->p384));
+	assert_int_equal(EVP_PKEY_set_utf8_string_param(comp,
+	    OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+	    OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED), 1);
+	keys[4] = X509_REQ_get0_pubkey(req);
+	keys[5] = comp;
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		assert_non_null(keys[i]);
+		assert_int_equal(policy_spki_sha256(keys[i], got, sizeof(got)), 0);
+		i2d_digest(keys[i], want);
+		assert_string_equal(got, want);
+	}
+	/* The compressed form is other bytes, so another digest. */
+	policy_spki_sha256(KEYS->p384, want, sizeof(want));
+	policy_spki_sha256(comp, got, sizeof(got));
+	assert_string_not_equal(got, want);
+	EVP_PKEY_free(comp);
 	X509_REQ_free(req);
 }
 
@@ -949,6 +1003,7 @@ main(void)
 		cmocka_unit_test(refuse_explicit_curve),
 		cmocka_unit_test(refuse_rsa_exponent3),
 		cmocka_unit_test(spki_digest),
+		cmocka_unit_test(spki_digest_ec_as_encoder),
 		cmocka_unit_test(refuse_sha1),
 		cmocka_unit_test(refuse_sha224),
 		cmocka_unit_test(refuse_pss_sha1),
