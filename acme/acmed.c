@@ -45,6 +45,7 @@
 #define START_SIGNER_WAIT_SEC	20
 #define REQUEUE_MAX		1024
 #define LOOP_SEC		10	/* the main loop wakes at least this often */
+#define PRUNE_SEC		3600	/* acme.db's old history goes hourly */
 #define FD_RESERVE		64	/* descriptors kept for the database,
 					 * the signer and validations */
 
@@ -168,8 +169,25 @@ renew(struct acmed *a, struct listener *l, time_t *renew_at)
 	return 0;
 }
 
+/* Delete the history no client can use any more (acmedb_prune). */
+static void
+prune(struct acmed *a, time_t now)
+{
+	struct acmedb_pruned p;
+
+	if (acmedb_prune(a->db, (int64_t)now, &p) == -1)
+		log_msg(LOG_ERR, "acme.db: pruning failed; retrying in %d s",
+		    PRUNE_SEC);
+	else if (p.orders + p.authzs + p.certs > 0)
+		log_msg(LOG_INFO, "acme.db: pruned %lld orders, %lld "
+		    "authorizations, %lld challenges, %lld certificates",
+		    (long long)p.orders, (long long)p.authzs,
+		    (long long)p.challenges, (long long)p.certs);
+}
+
 /*
- * Wait for a signal, renewing the certificate and reaping old daemons.  The
+ * Wait for a signal, renewing the certificate, pruning acme.db (at start,
+ * then every PRUNE_SEC) and reaping old daemons.  The
  * watchdog is pinged on every turn, and a turn is at most half of
  * WATCHDOG_USEC long (sd_watchdog_enabled(3)); the turn itself never blocks
  * for long, so a ping that stops means the main thread is stuck.
@@ -181,7 +199,7 @@ serve(struct acmed *a, struct listener *l, const sigset_t *sigs,
 	struct timespec ts;
 	siginfo_t si;
 	uint64_t wd_usec = 0;
-	time_t now;
+	time_t now, prune_at = 0;
 	int sig;
 
 	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
@@ -193,6 +211,10 @@ serve(struct acmed *a, struct listener *l, const sigset_t *sigs,
 		now = time(NULL);
 		if (now >= renew_at)
 			renew(a, l, &renew_at);
+		if (now >= prune_at) {
+			prune(a, now);
+			prune_at = now + PRUNE_SEC;
+		}
 		listener_reap(l, now);
 		ts.tv_sec = LOOP_SEC;
 		ts.tv_nsec = 0;

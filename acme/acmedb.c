@@ -82,12 +82,52 @@ static const char schema[] =
 	" ari_id TEXT NOT NULL UNIQUE, not_before INTEGER NOT NULL,"
 	" not_after INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);";
 
-/* Indexes come after migrate_authzs(): rebuilding a table drops its own. */
+/*
+ * Indexes come after migrate_authzs(): rebuilding a table drops its own.
+ * The expiry indexes serve acmedb_prune(); orders_replaces the RFC 9773
+ * check of every newOrder with "replaces" (a scan of all orders before).
+ * The temporary tables hold one pruning pass's victims (per connection).
+ */
 static const char indexes[] =
 	"CREATE INDEX IF NOT EXISTS authzs_order ON authzs(order_id);"
 	"CREATE INDEX IF NOT EXISTS authzs_reuse ON authzs(account, type, value,"
 	" status);"
-	"CREATE INDEX IF NOT EXISTS order_authzs_authz ON order_authzs(authz_id);";
+	"CREATE INDEX IF NOT EXISTS order_authzs_authz ON order_authzs(authz_id);"
+	"CREATE INDEX IF NOT EXISTS orders_expires ON orders(expires);"
+	"CREATE INDEX IF NOT EXISTS orders_replaces ON orders(replaces)"
+	" WHERE replaces IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS authzs_expires ON authzs(expires);"
+	"CREATE INDEX IF NOT EXISTS certs_not_after ON certs(not_after);"
+	"CREATE TEMP TABLE IF NOT EXISTS prune_orders (id TEXT PRIMARY KEY);"
+	"CREATE TEMP TABLE IF NOT EXISTS prune_authzs (id TEXT PRIMARY KEY);";
+
+/*
+ * Pages freed by pruning go back to the file system (PRAGMA
+ * incremental_vacuum after each pass).  auto_vacuum must be chosen before
+ * the first table is made, so an older file without it is rebuilt once
+ * (VACUUM) when opened.
+ */
+static int
+set_auto_vacuum(sqlite3 *db, char **msg)
+{
+	sqlite3_stmt *st;
+	int rc, mode;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA auto_vacuum", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	mode = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	sqlite3_finalize(st);
+	if (mode == -1)
+		return -1;
+	if (mode == 2)	/* INCREMENTAL */
+		return 0;
+	if (sqlite3_exec(db, "PRAGMA auto_vacuum=INCREMENTAL; VACUUM;", NULL,
+	    NULL, msg) != SQLITE_OK)
+		return -1;
+	return 0;
+}
 
 /*
  * Before pre-authorization, authzs had order_id NOT NULL and no subdomain
@@ -175,6 +215,7 @@ acmedb_open(const char *path, struct acmedb **out, char *err, size_t errlen)
 		goto fail;
 	}
 	if (sqlite3_busy_timeout(d->db, 5000) != SQLITE_OK ||
+	    set_auto_vacuum(d->db, &msg) == -1 ||
 	    sqlite3_exec(d->db, "PRAGMA journal_mode=WAL;"
 	    "PRAGMA synchronous=NORMAL;", NULL, NULL, &msg) != SQLITE_OK ||
 	    sqlite3_exec(d->db, schema, NULL, NULL, &msg) != SQLITE_OK ||
@@ -1033,4 +1074,128 @@ cert_set_revoked(struct acmedb *d, const char *id)
 	    id), 1);
 	pthread_mutex_unlock(&d->lock);
 	return rc;
+}
+
+/* ---- pruning --------------------------------------------------------------- */
+
+/*
+ * One pass over at most PRUNE_BATCH orders and PRUNE_BATCH authorizations,
+ * in one transaction, so that requests wait for the lock no longer than a
+ * pass.  cut: what expired before it goes (now - ACMEDB_RETAIN_SEC).
+ *
+ * A certificate goes once it and its order expired before cut.  An order
+ * goes once it expired before cut, its certificate (if any) is gone, and
+ * none of its own authorizations is still alive after cut.  An
+ * authorization goes once it expired before cut and no order kept refers
+ * to it; its challenges go with it.  What a kept order links to stays,
+ * expired or not.
+ */
+#define PRUNE_BATCH	1000
+#define PRUNE_LIMIT	" LIMIT 1000"	/* PRUNE_BATCH */
+
+enum prune_count { NONE, CERTS, ORDERS, AUTHZS, CHALLENGES, CHOSEN };
+
+static const struct prune_step {
+	const char		*sql;
+	const char		*fmt;	/* "i": ?1 is cut */
+	enum prune_count	 count;
+} prune_steps[] = {
+	{ "DELETE FROM temp.prune_orders", "", NONE },
+	{ "DELETE FROM temp.prune_authzs", "", NONE },
+	{ "DELETE FROM certs WHERE id IN (SELECT c.id FROM certs c WHERE"
+	    " c.not_after < ?1 AND NOT EXISTS (SELECT 1 FROM orders o WHERE"
+	    " o.id = c.order_id AND o.expires >= ?1)" PRUNE_LIMIT ")", "i",
+	    CERTS },
+	{ "INSERT INTO temp.prune_orders SELECT o.id FROM orders o WHERE"
+	    " o.expires < ?1 AND NOT EXISTS (SELECT 1 FROM certs c WHERE"
+	    " c.id = o.cert_id) AND NOT EXISTS (SELECT 1 FROM authzs a WHERE"
+	    " a.order_id = o.id AND a.expires >= ?1)" PRUNE_LIMIT, "i",
+	    CHOSEN },
+	{ "DELETE FROM order_authzs WHERE order_id IN (SELECT id FROM"
+	    " temp.prune_orders)", "", NONE },
+	{ "INSERT INTO temp.prune_authzs SELECT a.id FROM authzs a WHERE"
+	    " a.expires < ?1 AND (a.order_id IS NULL OR a.order_id IN (SELECT"
+	    " id FROM temp.prune_orders)) AND NOT EXISTS (SELECT 1 FROM"
+	    " order_authzs oa WHERE oa.authz_id = a.id)" PRUNE_LIMIT, "i",
+	    CHOSEN },
+	{ "DELETE FROM challenges WHERE authz_id IN (SELECT id FROM"
+	    " temp.prune_authzs)", "", CHALLENGES },
+	{ "DELETE FROM authzs WHERE id IN (SELECT id FROM temp.prune_authzs)",
+	    "", AUTHZS },
+	/* An expired authorization that a kept order reuses outlives its own
+	 * order: it stays, as a pre-authorization would, without one. */
+	{ "UPDATE authzs SET order_id = NULL WHERE order_id IN (SELECT id FROM"
+	    " temp.prune_orders)", "", NONE },
+	{ "DELETE FROM orders WHERE id IN (SELECT id FROM temp.prune_orders)",
+	    "", ORDERS },
+};
+
+/* One pass in one transaction; *more when a batch was full. */
+static int
+prune_pass(struct acmedb *d, int64_t cut, struct acmedb_pruned *p,
+    int *more)
+{
+	const struct prune_step *ps;
+	int64_t n;
+	size_t i;
+	int rc;
+
+	*more = 0;
+	pthread_mutex_lock(&d->lock);
+	if ((rc = begin(d)) == 0) {
+		for (i = 0; rc == 0 && i < sizeof(prune_steps) /
+		    sizeof(prune_steps[0]); i++) {
+			ps = &prune_steps[i];
+			if ((rc = run(d, ps->fmt[0] != '\0' ? prep(d, ps->sql,
+			    ps->fmt, cut) : prep(d, ps->sql, ""), 0)) != 0)
+				break;
+			n = sqlite3_changes(d->db);
+			switch (ps->count) {
+			case CERTS:
+				p->certs += n;
+				*more |= n == PRUNE_BATCH;
+				break;
+			case CHOSEN:
+				*more |= n == PRUNE_BATCH;
+				break;
+			case ORDERS:
+				p->orders += n;
+				break;
+			case AUTHZS:
+				p->authzs += n;
+				break;
+			case CHALLENGES:
+				p->challenges += n;
+				break;
+			case NONE:
+				break;
+			}
+		}
+		rc = end(d, rc);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return rc;
+}
+
+int
+acmedb_prune(struct acmedb *d, int64_t now, struct acmedb_pruned *p)
+{
+	int more = 1, passes;
+
+	memset(p, 0, sizeof(*p));
+	for (passes = 0; more && passes < ACMEDB_PRUNE_PASSES; passes++)
+		if (prune_pass(d, now - ACMEDB_RETAIN_SEC, p, &more) == -1)
+			return -1;
+	if (p->certs + p->orders + p->authzs + p->challenges == 0)
+		return 0;
+	/* The freed pages back to the file system, and the WAL that the
+	 * deletions filled cut back to nothing. */
+	pthread_mutex_lock(&d->lock);
+	if (sqlite3_exec(d->db, "PRAGMA incremental_vacuum;", NULL, NULL,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_wal_checkpoint_v2(d->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+	    NULL, NULL) != SQLITE_OK)
+		db_fail(d, "compact");
+	pthread_mutex_unlock(&d->lock);
+	return 0;
 }

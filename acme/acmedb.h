@@ -163,4 +163,22 @@ int	 cert_by_serial(struct acmedb *, const char *serial, struct cert *);
 int	 cert_by_ari_id(struct acmedb *, const char *ari_id, struct cert *);
 int	 cert_set_revoked(struct acmedb *, const char *id);
 
+/*
+ * History that no client can use any more, deleted (acme/README.md,
+ * "What acme.db keeps"): orders, authorizations and their challenges
+ * ACMEDB_RETAIN_SEC after they expired, certificates (and their valid
+ * orders) ACMEDB_RETAIN_SEC after the certificate's notAfter.  Accounts
+ * stay.  What a kept order links to stays with it.  At most
+ * ACMEDB_PRUNE_PASSES short transactions of 1000 rows each per call; the
+ * rest waits for the next call.  Counts in *p; -1 on a database error.
+ */
+#define ACMEDB_RETAIN_SEC	(7 * 86400)
+#define ACMEDB_PRUNE_PASSES	64
+
+struct acmedb_pruned {
+	int64_t	 orders, authzs, challenges, certs;
+};
+
+int	 acmedb_prune(struct acmedb *, int64_t now, struct acmedb_pruned *);
+
 #endif

@@ -71,3 +71,11 @@ add_test(NAME acmed-crl-http
 set_tests_properties(acmed-crl-http PROPERTIES
   ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
   TIMEOUT 120)
+
+# acme.db pruned at start (and hourly): old orders, authorizations,
+# challenges and expired certificates go; what clients still use stays.
+add_test(NAME acmed-prune
+         COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/acmed_prune.py)
+set_tests_properties(acmed-prune PROPERTIES
+  ENVIRONMENT "IOTCA_BIN=${CMAKE_BINARY_DIR}/bin;IOTCA_SRC=${CMAKE_SOURCE_DIR}"
+  TIMEOUT 180 RUN_SERIAL TRUE)

@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 os.pardir, "lib"))
 from acme_test_client import (Client, Http, Http01, b64,  # noqa: E402
                               free_port, serve_http01, wait)
+import iotca_stack  # noqa: E402
 from iotca_stack import BIN, DEVSTACK, call, devstack_env  # noqa: E402
 
 CYCLES = 5
@@ -162,23 +163,7 @@ def serials_for(device):
 
 
 def start_acmed():
-    """What devstack does for acmed alone: same config, same port."""
-    log = open(os.path.join(stack, "acmed.log"), "a")
-    p = subprocess.Popen([os.path.join(BIN, "iotca-acmed"), "-c",
-                          env["IOTCA_CONFIG"]], stdout=log, stderr=log,
-                         start_new_session=True)
-    log.close()
-    with open(os.path.join(stack, "acmed.pid"), "w") as f:
-        f.write("%d\n" % p.pid)
-
-    def up():
-        try:
-            return HTTP.request("GET", DIRURL, timeout=2).status == 200
-        except OSError:
-            return False
-    if not wait(up, 20):
-        raise AssertionError("iotca-acmed did not come back")
-    return p
+    return iotca_stack.start_acmed(stack, HTTP, DIRURL)
 
 
 def finalize_dying(c, device, order):

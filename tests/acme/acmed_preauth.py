@@ -50,7 +50,8 @@ def check(cond, what, detail=""):
         print("FAIL " + what + (": %s" % (detail,) if detail != "" else ""))
 
 
-# acme.db as it was before pre-authorization, with one row of each.
+# acme.db as it was before pre-authorization, with one row of each (live
+# until 2100: acmed prunes rows expired long ago at start).
 OLD_SCHEMA = """
 CREATE TABLE accounts (id TEXT PRIMARY KEY, thumbprint TEXT NOT NULL UNIQUE,
  jwk TEXT NOT NULL, status TEXT NOT NULL, contacts TEXT NOT NULL,
@@ -78,9 +79,9 @@ CREATE TABLE certs (id TEXT PRIMARY KEY, serial TEXT NOT NULL UNIQUE,
 INSERT INTO accounts VALUES ('oldacct', 'oldthumb', '{}', 'valid', '[]', 1);
 INSERT INTO orders (id, account, status, identifiers, created, expires)
  VALUES ('oldorder', 'oldacct', 'pending',
- '[{"type":"dns","value":"old.home.arpa"}]', 1, 2);
+ '[{"type":"dns","value":"old.home.arpa"}]', 1, 4102444800);
 INSERT INTO authzs VALUES ('oldauthz', 'oldorder', 'oldacct', 'dns',
- 'old.home.arpa', 'pending', 2);
+ 'old.home.arpa', 'pending', 4102444800);
 INSERT INTO challenges (id, authz_id, type, token, status) VALUES
  ('oldchall', 'oldauthz', 'dns-01', 'tok', 'pending');
 """

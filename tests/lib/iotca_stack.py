@@ -5,7 +5,8 @@ Stack starts a development stack (scripts/devstack) in a fresh temporary
 directory and stops it (finish(): stop, remove, check the logs for sanitizer
 reports); call() sends one JSON request on signer.sock or admin.sock and
 returns the answer; devstack_env() reads the variables a stack's env file
-sets; make_csr() writes a key and a CSR with openssl.  IOTCA_SRC (the
+sets; start_acmed() starts a stack's iotca-acmed again on its own;
+make_csr() writes a key and a CSR with openssl.  IOTCA_SRC (the
 source tree) and IOTCA_BIN (the built binaries) come from the environment,
 as the CMake test definitions set them.
 """
@@ -35,9 +36,32 @@ def devstack_env(stack_dir):
     env = {}
     with open(os.path.join(stack_dir, "env")) as f:
         for line in f:
-            k, _, v = line.strip().removeprefix("export ").partition("=")
-            env[k] = v
+            if line.startswith("export "):
+                k, _, v = line.strip().removeprefix("export ").partition("=")
+                env[k] = v
     return env
+
+
+def start_acmed(stack_dir, http, dirurl, seconds=20):
+    """What devstack does for iotca-acmed alone: the stack's config (so its
+    port), its log and pid file.  Returns the process once dirurl answers
+    200 through http (an acme_test_client.Http); raises if it does not
+    within seconds."""
+    with open(os.path.join(stack_dir, "acmed.log"), "a") as log:
+        p = subprocess.Popen([os.path.join(BIN, "iotca-acmed"), "-c",
+                              os.path.join(stack_dir, "iotca.conf")],
+                             stdout=log, stderr=log, start_new_session=True)
+    with open(os.path.join(stack_dir, "acmed.pid"), "w") as f:
+        f.write("%d\n" % p.pid)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if http.request("GET", dirurl, timeout=2).status == 200:
+                return p
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("iotca-acmed did not come back")
 
 
 def make_csr(workdir, cn, sans):
