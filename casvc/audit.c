@@ -52,11 +52,25 @@ struct audit {
 	unsigned char	 work_hash[AUDIT_HASH_LEN];
 	long long	 cp_seq;	/* newest checkpoint: the record it covers */
 	time_t		 cp_time;
+	uint64_t	 counter;	/* the anchor's, as last read or moved */
+	int		 counter_known;
 	struct pending	*pend;
 	size_t		 npend;
 	int		 journal_warned;
 	char		 broken[512];
 };
+
+/*
+ * Only the signer moves the counter, so the value it last read or moved it
+ * to is what status shows: a live read is a TPM command, and on a chip it
+ * queues behind the signature in progress (audit verify still reads it).
+ */
+static void
+counter_seen(struct audit *a, uint64_t c)
+{
+	a->counter = c;
+	a->counter_known = 1;
+}
 
 json_t *
 audit_event(const char *name, json_t *actor)
@@ -280,6 +294,7 @@ audit_checkpoint(struct audit *a, char *err, size_t errlen)
 		    errlen) == -1)
 			return -1;
 	}
+	counter_seen(a, anchor);
 	if (newest != anchor) {
 		snprintf(err, errlen, "the anchor's counter is %" PRIu64 " but "
 		    "the newest checkpoint has %" PRIu64, anchor, newest);
@@ -315,6 +330,7 @@ audit_checkpoint(struct audit *a, char *err, size_t errlen)
 	/* Committed first, counted after: see audit.h. */
 	if (anchor_counter_increment(a->anchor, &after, err, errlen) == -1)
 		goto out;
+	counter_seen(a, after);
 	if (after != next) {
 		snprintf(err, errlen, "the anchor's counter moved to %" PRIu64
 		    " instead of %" PRIu64 ": something else increments it",
@@ -357,6 +373,7 @@ start_log(struct audit *a, char *err, size_t errlen)
 
 	if (anchor_counter_read(a->anchor, &c, err, errlen) == -1)
 		return -1;
+	counter_seen(a, c);
 	if ((ev = audit_event("audit_log_created", NULL)) == NULL ||
 	    json_object_set_new(ev, "counter", json_integer((json_int_t)c)) ||
 	    json_object_set_new(ev, "anchor", json_string(anchor_mode_name(
@@ -408,6 +425,7 @@ start_check(struct audit *a, char *err, size_t errlen)
 		    " was cut short; its counter increment is now done\n",
 		    newest);
 	}
+	counter_seen(a, anchor);
 	a->cp_seq = cp_seq;
 	a->cp_time = cp_time != 0 ? cp_time : time(NULL);
 	if (chain_verify(a->db, anchor_hmac_key(a->anchor),
@@ -488,6 +506,7 @@ audit_verify(struct audit *a, struct audit_verdict *v)
 	if (anchor_counter_read(a->anchor, &c, v->reason,
 	    sizeof(v->reason)) == -1)
 		return -1;
+	counter_seen(a, c);
 	if (chain_verify(a->db, anchor_hmac_key(a->anchor),
 	    anchor_pubkey(a->anchor), &c, 0, v, v->reason,
 	    sizeof(v->reason)) == -1)
@@ -568,16 +587,13 @@ nomem:
 json_t *
 audit_status(struct audit *a)
 {
-	char err[256];
-	uint64_t c = 0;
-	int have = anchor_counter_read(a->anchor, &c, err, sizeof(err)) == 0;
-
 	return json_pack("{s:s, s:b, s:I, s:I, s:I, s:s}",
 	    "mode", anchor_mode_name(a->anchor),
 	    "in_hardware", anchor_is_hardware(a->anchor),
 	    "records", (json_int_t)a->head_seq,
 	    "last_checkpoint_record", (json_int_t)a->cp_seq,
-	    "counter", have ? (json_int_t)c : (json_int_t)-1,
+	    "counter", a->counter_known ? (json_int_t)a->counter :
+	    (json_int_t)-1,
 	    "state", a->broken[0] != '\0' ? a->broken : "ok");
 }
 

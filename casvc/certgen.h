@@ -51,6 +51,20 @@ X509	*certgen_device(struct ks *, EVP_PKEY *cakey, X509 *cacert,
 	    int days, char *err, size_t errlen);
 
 /*
+ * certgen_device() in two halves, for a signer whose key signs in another
+ * thread: certgen_device_tbs() builds and lints the certificate and gives
+ * the bytes to sign (*tbs, OPENSSL_free() it; cakey only names the
+ * signature algorithm); certgen_device_seal() puts the signature made over
+ * them into x and checks it against cacert's key.
+ */
+X509	*certgen_device_tbs(struct ks *, EVP_PKEY *cakey, X509 *cacert,
+	    const struct policy *, X509_REQ *, const struct csr_request *,
+	    int days, unsigned char **tbs, size_t *tbslen, char *err,
+	    size_t errlen);
+int	 certgen_device_seal(X509 *x, X509 *cacert, const unsigned char *sig,
+	    size_t siglen, char *err, size_t errlen);
+
+/*
  * Pre-issuance lint: re-check an unsigned device certificate against the
  * invariants whatever built it: not a CA, validity <= max_days, EKU, SANs all
  * within policy, key within policy, serial positive and >= 64 random bits,

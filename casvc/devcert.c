@@ -400,6 +400,10 @@ add_extensions(OSSL_LIB_CTX *libctx, X509 *x, X509 *cacert,
 	return 0;
 }
 
+static X509 *build_device(struct ks *, X509 *, const struct policy *,
+    X509_REQ *, const struct csr_request *, int, char *, size_t);
+static int check_signature(X509 *, X509 *, char *, size_t);
+
 /* Sign through the keystore, then check the result against the CA cert. */
 static int
 sign(struct ks *ks, EVP_PKEY *cakey, X509 *x, X509 *cacert, char *err,
@@ -407,6 +411,14 @@ sign(struct ks *ks, EVP_PKEY *cakey, X509 *x, X509 *cacert, char *err,
 {
 	if (x509sign_cert(ks, cakey, x, err, errlen) == -1)
 		return -1;
+	return check_signature(x, cacert, err, errlen);
+}
+
+
+/* The new certificate's signature, checked against the CA certificate. */
+static int
+check_signature(X509 *x, X509 *cacert, char *err, size_t errlen)
+{
 	if (X509_verify(x, X509_get0_pubkey(cacert)) != 1)
 		return fail(err, errlen, "the new certificate's signature does "
 		    "not verify with the CA certificate's key");
@@ -418,12 +430,60 @@ certgen_device(struct ks *ks, EVP_PKEY *cakey, X509 *cacert,
     const struct policy *pol, X509_REQ *req, const struct csr_request *creq,
     int days, char *err, size_t errlen)
 {
+	X509 *x;
+
+	if ((x = build_device(ks, cacert, pol, req, creq, days, err,
+	    errlen)) == NULL)
+		return NULL;
+	if (sign(ks, cakey, x, cacert, err, errlen) == -1) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+X509 *
+certgen_device_tbs(struct ks *ks, EVP_PKEY *cakey, X509 *cacert,
+    const struct policy *pol, X509_REQ *req, const struct csr_request *creq,
+    int days, unsigned char **tbs, size_t *tbslen, char *err, size_t errlen)
+{
+	X509 *x;
+
+	if (cakey == NULL || tbs == NULL || tbslen == NULL) {
+		fail(err, errlen, "certgen_device_tbs: missing argument");
+		return NULL;
+	}
+	if ((x = build_device(ks, cacert, pol, req, creq, days, err,
+	    errlen)) == NULL)
+		return NULL;
+	if (x509sign_cert_tbs(cakey, x, tbs, tbslen, err, errlen) == -1) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+int
+certgen_device_seal(X509 *x, X509 *cacert, const unsigned char *sig,
+    size_t siglen, char *err, size_t errlen)
+{
+	if (x509sign_cert_set(x, sig, siglen, err, errlen) == -1)
+		return -1;
+	return check_signature(x, cacert, err, errlen);
+}
+
+/* A device certificate, built and linted, not yet signed. */
+static X509 *
+build_device(struct ks *ks, X509 *cacert, const struct policy *pol,
+    X509_REQ *req, const struct csr_request *creq, int days, char *err,
+    size_t errlen)
+{
 	OSSL_LIB_CTX	*libctx;
 	EVP_PKEY	*pk;
 	X509		*x;
 
-	if (ks == NULL || cakey == NULL || cacert == NULL || pol == NULL ||
-	    req == NULL || creq == NULL) {
+	if (ks == NULL || cacert == NULL || pol == NULL || req == NULL ||
+	    creq == NULL) {
 		fail(err, errlen, "certgen_device: missing argument");
 		return NULL;
 	}
@@ -464,8 +524,7 @@ certgen_device(struct ks *ks, EVP_PKEY *cakey, X509 *cacert,
 		goto bad;
 	}
 	if (add_extensions(libctx, x, cacert, pol, pk, creq, err, errlen) == -1 ||
-	    lint_all(pol, x, cacert, creq->grant_cmc_ra, err, errlen) == -1 ||
-	    sign(ks, cakey, x, cacert, err, errlen) == -1)
+	    lint_all(pol, x, cacert, creq->grant_cmc_ra, err, errlen) == -1)
 		goto bad;
 	return x;
  bad:

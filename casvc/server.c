@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,9 @@ not_recorded(const char *what, const char *err)
 	return proto_error(PROTO_E_INTERNAL, "refused: the audit log cannot "
 	    "record it (nothing was changed)");
 }
+
+static void free_work(struct signer *);
+static int next_turn(struct signer *);
 
 static uint64_t
 mono_ms(void)
@@ -480,6 +484,12 @@ open_all(struct signer *s, const char *owner_auth, char *err, size_t errlen)
 		ERR_clear_error();
 		return -1;
 	}
+	/* Device certificates are signed by the key's own thread, with a
+	 * key store of its own; the loop keeps s->key for CRLs, which the
+	 * TPM (or its resource manager) serialises with the thread's work. */
+	if ((s->ksg = keysigner_start(&kc, s->cfg.key,
+	    X509_get0_pubkey(s->root), err, errlen)) == NULL)
+		return -1;
 	if ((s->root_pem = pem_of_x509(s->root)) == NULL ||
 	    policy_spki_sha256(X509_get0_pubkey(s->root), s->root_spki,
 	    sizeof(s->root_spki)) == -1) {
@@ -508,6 +518,7 @@ signer_open(struct signer *s, char *err, size_t errlen)
 	char auth[CONFIG_OWNER_AUTH_MAX + 1];
 	int rc;
 
+	s->parked_tail = &s->parked;
 	if (config_owner_auth(&s->cfg, auth, err, errlen) == -1)
 		return -1;
 	rc = open_all(s, auth, err, errlen);
@@ -614,6 +625,10 @@ server_tick(struct signer *s)
 {
 	int ms = 60 * 1000, nms;
 
+	/* This turn's issuance, if one waits; if more do, come back at
+	 * once (after whatever else is ready). */
+	if (next_turn(s))
+		return 0;
 	if (s->audit != NULL)
 		ms = audit_tick(s->audit, time(NULL)) * 1000;
 	/* Refusal summaries are written when their interval ends. */
@@ -643,6 +658,8 @@ server_refused_peer(struct signer *s, const struct peer *p)
 void
 signer_close(struct signer *s)
 {
+	keysigner_free(s->ksg);
+	free_work(s);
 	audit_close(s->audit);
 	anchor_close(s->anchor);
 	signerdb_close(s->db);
@@ -1069,81 +1086,235 @@ valid_account(const char *a)
 	return 1;
 }
 
-/* Sign, record, and reply; the certificate exists only if its record does. */
+/*
+ * Issuance goes in two steps around the key, which signs in a thread of
+ * its own (keysigner.h): issue_and_record() builds and lints the
+ * certificate and hands the bytes to sign to the key; issue_finish(), when
+ * the signature comes back, checks it, records the certificate with its
+ * audit record and makes the reply.  Meanwhile the loop prepares the next
+ * certificates and answers other requests, so the key never waits for the
+ * CPU work of a certificate and operators never wait for the key.  What
+ * was checked before signing stays true until the record is made: a key
+ * or an order with a certificate at the key is not passed a second time
+ * (the request waits, key_in_flight(), order_in_flight()), and operators'
+ * decisions wait for the certificates at the key (server_handle()).
+ */
+struct job {
+	struct job	*next;
+	uint64_t	 tag;		/* where the reply goes (the loop's) */
+	struct peer	 peer;
+	struct policy	 pol;
+	X509_REQ	*req;
+	struct csr_request *cr;
+	int		 days;
+	char		*account, *order, *delegation;
+	json_t		*names;
+	char		 spki[POLICY_SPKI_HEX_LEN + 1];	/* the CSR's key */
+	X509		*cert;		/* built, waiting for its signature */
+	int		 tries;		/* serials drawn */
+};
+
+static void
+job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	X509_REQ_free(j->req);
+	free(j->cr);
+	free(j->account);
+	free(j->order);
+	free(j->delegation);
+	json_decref(j->names);
+	X509_free(j->cert);
+	free(j);
+}
+
+static void
+job_unlink(struct signer *s, struct job *j)
+{
+	struct job **pp;
+
+	for (pp = &s->jobs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			s->njobs--;
+			return;
+		}
+}
+
+/* Is a certificate for this key (SPKI SHA-256, hex) at the key now? */
+static int
+key_in_flight(const struct signer *s, const char *spki)
+{
+	const struct job *j;
+
+	for (j = s->jobs; j != NULL; j = j->next)
+		if (strcmp(j->spki, spki) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+order_in_flight(const struct signer *s, const char *account, const char *order)
+{
+	const struct job *j;
+
+	for (j = s->jobs; j != NULL; j = j->next)
+		if (j->order != NULL && j->account != NULL &&
+		    strcmp(j->order, order) == 0 &&
+		    strcmp(j->account, account) == 0)
+			return 1;
+	return 0;
+}
+
+/* Build j's certificate (a fresh serial) and give it to the key; NULL, or
+ * the error reply. */
+static json_t *
+job_submit(struct signer *s, struct job *j)
+{
+	unsigned char *tbs = NULL;
+	size_t len = 0;
+	char err[256];
+
+	X509_free(j->cert);
+	j->tries++;
+	if ((j->cert = certgen_device_tbs(s->ks, s->key, s->root, &j->pol,
+	    j->req, j->cr, j->days, &tbs, &len, err, sizeof(err))) == NULL) {
+		log_msg(LOG_ERR, "issue for %s: %s", j->cr->device_id, err);
+		return proto_error(PROTO_E_INTERNAL, err);
+	}
+	if (keysigner_submit(s->ksg, tbs, len, j, err, sizeof(err)) == -1) {
+		log_msg(LOG_ERR, "issue for %s: %s", j->cr->device_id, err);
+		return proto_error(PROTO_E_INTERNAL, "the CA key cannot sign now");
+	}
+	return NULL;
+}
+
+static int
+dup_or_null(char **dst, const char *src)
+{
+	*dst = NULL;
+	return src == NULL || (*dst = strdup(src)) != NULL;
+}
+
+/*
+ * Start the issuance of a checked request: the certificate goes to the key
+ * and s->later is set (the reply comes from issue_finish()), or the error
+ * reply is returned.  Takes *req and *cr (set to NULL) once queued.
+ */
 static json_t *
 issue_and_record(struct signer *s, const struct peer *p,
-    const struct policy *pol, X509_REQ *req, const struct csr_request *cr,
+    const struct policy *pol, X509_REQ **req, struct csr_request **cr,
     int days, const char *account, const char *order, const char *delegation)
+{
+	struct job *j;
+	json_t *resp;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return NULL;
+	j->tag = s->tag;
+	j->peer = *p;
+	j->pol = *pol;
+	j->days = days;
+	if ((j->names = names_json(*cr)) == NULL ||
+	    !dup_or_null(&j->account, account) ||
+	    !dup_or_null(&j->order, order) ||
+	    !dup_or_null(&j->delegation, delegation)) {
+		job_free(j);
+		return NULL;
+	}
+	if (policy_spki_sha256(X509_REQ_get0_pubkey(*req), j->spki,
+	    sizeof(j->spki)) == -1) {
+		job_free(j);
+		return proto_error("badCSR", "the CSR's key cannot be encoded");
+	}
+	j->req = *req;
+	j->cr = *cr;
+	*req = NULL;
+	*cr = NULL;
+	if ((resp = job_submit(s, j)) != NULL) {
+		job_free(j);
+		return resp;
+	}
+	j->next = s->jobs;
+	s->jobs = j;
+	s->njobs++;
+	s->later = 1;
+	return NULL;
+}
+
+/*
+ * The key's answer for j (sig NULL: kerr says why): check, record, reply.
+ * Returns 1 when j went back to the key (its serial was taken already),
+ * else 0 with *resp the reply; the certificate exists only if its record
+ * does.
+ */
+static int
+issue_finish(struct signer *s, struct job *j, const unsigned char *sig,
+    size_t siglen, const char *kerr, json_t **resp)
 {
 	struct cert_record rec;
 	char err[256], serial[64], spki[POLICY_SPKI_HEX_LEN + 1];
-	json_t *names = NULL, *resp = NULL, *fields;
-	X509 *cert = NULL;
+	const struct peer *p = &j->peer;
+	const struct csr_request *cr = j->cr;
+	json_t *fields;
 	char *pem = NULL;
-	int tries, rc = -1;
+	int rc;
 
-	if ((names = names_json(cr)) == NULL)
-		return NULL;
-	for (tries = 0; tries < ISSUE_SERIAL_TRIES; tries++) {
-		X509_free(cert);
-		free(pem);
-		pem = NULL;
-		cert = certgen_device(s->ks, s->key, s->root, pol, req, cr,
-		    days, err, sizeof(err));
-		if (cert == NULL) {
-			log_msg(LOG_ERR, "issue for %s: %s", cr->device_id, err);
-			resp = proto_error(PROTO_E_INTERNAL, err);
-			goto out;
-		}
-		if (serial_hex(cert, serial, sizeof(serial)) == -1 ||
-		    (pem = pem_of_x509(cert)) == NULL) {
-			resp = proto_error(PROTO_E_INTERNAL, "cannot encode certificate");
-			goto out;
-		}
-		memset(&rec, 0, sizeof(rec));
-		rec.serial_hex = serial;
-		rec.device_id = cr->device_id;
-		rec.names = names;
-		rec.account = account;
-		rec.order_token = order;
-		rec.delegation = delegation;
-		rec.requested_by = p->who;
-		rec.not_before = asn1_epoch(X509_get0_notBefore(cert));
-		rec.not_after = asn1_epoch(X509_get0_notAfter(cert));
-		rec.pem = pem;
-		if (policy_spki_sha256(X509_get0_pubkey(cert), spki,
-		    sizeof(spki)) == -1) {
-			resp = proto_error(PROTO_E_INTERNAL, "cannot encode "
-			    "certificate");
-			goto out;
-		}
-		rec.spki_sha256 = spki;
-		if (tx_begin(s, err, sizeof(err)) == -1) {
-			rc = -1;
-			break;
-		}
-		rc = signerdb_insert_cert(s->db, &rec, err, sizeof(err));
-		if (rc != 0)
-			tx_rollback(s);
-		if (rc != SIGNERDB_DUPLICATE)
-			break;
+	*resp = NULL;
+	if (sig == NULL) {
+		log_msg(LOG_ERR, "issue for %s: %s", cr->device_id, kerr);
+		*resp = proto_error(PROTO_E_INTERNAL, kerr);
+		return 0;
+	}
+	if (certgen_device_seal(j->cert, s->root, sig, siglen, err,
+	    sizeof(err)) == -1) {
+		log_msg(LOG_ERR, "issue for %s: %s", cr->device_id, err);
+		*resp = proto_error(PROTO_E_INTERNAL, err);
+		return 0;
+	}
+	if (serial_hex(j->cert, serial, sizeof(serial)) == -1 ||
+	    (pem = pem_of_x509(j->cert)) == NULL ||
+	    policy_spki_sha256(X509_get0_pubkey(j->cert), spki,
+	    sizeof(spki)) == -1) {
+		*resp = proto_error(PROTO_E_INTERNAL, "cannot encode certificate");
+		goto out;
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.serial_hex = serial;
+	rec.device_id = cr->device_id;
+	rec.names = j->names;
+	rec.account = j->account;
+	rec.order_token = j->order;
+	rec.delegation = j->delegation;
+	rec.requested_by = p->who;
+	rec.not_before = asn1_epoch(X509_get0_notBefore(j->cert));
+	rec.not_after = asn1_epoch(X509_get0_notAfter(j->cert));
+	rec.pem = pem;
+	rec.spki_sha256 = spki;
+	if ((rc = tx_begin(s, err, sizeof(err))) == 0 &&
+	    (rc = signerdb_insert_cert(s->db, &rec, err, sizeof(err))) != 0)
+		tx_rollback(s);
+	if (rc == SIGNERDB_DUPLICATE && j->tries < ISSUE_SERIAL_TRIES) {
 		log_msg(LOG_WARNING, "serial %s already used: drawing another",
 		    serial);
+		free(pem);
+		return (*resp = job_submit(s, j)) == NULL;
 	}
 	if (rc != 0) {
 		log_msg(LOG_ERR, "issue for %s: %s", cr->device_id,
 		    rc == -1 ? err : rc == SIGNERDB_ORDER_TAKEN ? "the order "
 		    "has a certificate already" : "no unique serial");
-		resp = proto_error(PROTO_E_INTERNAL, "cannot record certificate");
+		*resp = proto_error(PROTO_E_INTERNAL, "cannot record certificate");
 		goto out;
 	}
 	/* The certificate is handed out only once its record is committed. */
 	fields = json_pack("{s:s, s:s, s:O, s:s?, s:I, s:I, s:i, s:s, s:s?}",
-	    "serial", serial, "device_id", cr->device_id, "names", names,
-	    "account", account, "not_before", (json_int_t)rec.not_before,
-	    "not_after", (json_int_t)rec.not_after, "days", days, "kind",
-	    pol->server_name == NULL ? "server" : "device", "delegation",
-	    delegation);
+	    "serial", serial, "device_id", cr->device_id, "names", j->names,
+	    "account", j->account, "not_before", (json_int_t)rec.not_before,
+	    "not_after", (json_int_t)rec.not_after, "days", j->days, "kind",
+	    j->pol.server_name == NULL ? "server" : "device", "delegation",
+	    j->delegation);
 	if (fields != NULL && cr->grant_cmc_ra &&
 	    json_object_set_new(fields, "cmc_ra", json_true()) == -1) {
 		json_decref(fields);
@@ -1153,20 +1324,18 @@ issue_and_record(struct signer *s, const struct peer *p,
 	    sizeof(err)) == -1 ||
 	    tx_commit(s, err, sizeof(err)) == -1) {
 		tx_rollback(s);
-		resp = not_recorded("issuance", err);
+		*resp = not_recorded("issuance", err);
 		goto out;
 	}
 	log_msg(LOG_NOTICE, "issued %s to %s for %d days, requested by %s",
-	    serial, cr->device_id, days, p->who);
-	resp = json_pack("{s:b, s:s, s:s, s:O, s:I, s:s, s:s}", "ok", 1,
-	    "serial", serial, "device_id", cr->device_id, "names", names,
+	    serial, cr->device_id, j->days, p->who);
+	*resp = json_pack("{s:b, s:s, s:s, s:O, s:I, s:s, s:s}", "ok", 1,
+	    "serial", serial, "device_id", cr->device_id, "names", j->names,
 	    "not_after", (json_int_t)rec.not_after, "pem", pem,
 	    "chain", s->root_pem);
 out:
-	json_decref(names);
 	free(pem);
-	X509_free(cert);
-	return resp;
+	return 0;
 }
 
 /* Parse and police a CSR; NULL with *resp set to the refusal. */
@@ -1784,7 +1953,8 @@ account_key_param(const json_t *jreq, char *hex, size_t hexlen, json_t **resp)
  * No key reuse (draft-sweet-iot-acme 4.11, RFC 8555 11.1): a CSR's key must
  * be new.  Not the requesting account's key, not one of the appliance's own,
  * not in any certificate issued before, never one revoked for
- * keyCompromise.  Returns 0, or -1 with *resp the badCSR refusal.
+ * keyCompromise.  Returns 0, or -1 with *resp the badCSR refusal (or
+ * with s->park set when that key is at the key now).
  */
 static int
 key_is_new(struct signer *s, const struct peer *p, X509_REQ *req,
@@ -1798,6 +1968,11 @@ key_is_new(struct signer *s, const struct peer *p, X509_REQ *req,
 	if (policy_spki_sha256(X509_REQ_get0_pubkey(req), hex,
 	    sizeof(hex)) == -1) {
 		*resp = proto_error("badCSR", "the CSR's key cannot be encoded");
+		return -1;
+	}
+	/* Being certified right now: ask again once that is recorded. */
+	if (key_in_flight(s, hex)) {
+		s->park = 1;
 		return -1;
 	}
 	if (account_spki != NULL && strcmp(hex, account_spki) == 0)
@@ -1895,8 +2070,14 @@ op_issue(struct signer *s, const struct peer *p, const json_t *jreq)
 	    delegation_param(s, jreq, account, subtree, sizeof(subtree),
 	    &resp) == -1)
 		return resp;
-	if (order_param(jreq, account, &order, &resp) == -1 ||
-	    (order != NULL && answered_before(s, p, csr, account, order, &resp)))
+	if (order_param(jreq, account, &order, &resp) == -1)
+		return resp;
+	/* The same order at the key now: its answer is that certificate. */
+	if (order != NULL && order_in_flight(s, account, order)) {
+		s->park = 1;
+		return NULL;
+	}
+	if (order != NULL && answered_before(s, p, csr, account, order, &resp))
 		return resp;
 	if ((cr = calloc(1, sizeof(*cr))) == NULL)
 		return NULL;
@@ -1928,8 +2109,8 @@ op_issue(struct signer *s, const struct peer *p, const json_t *jreq)
 	if (p->role == ROLE_ADMIN ||
 	    (under && !s->cfg.approve_delegated_devices) ||
 	    approved(s, p, cr, names, csr, account, &resp))
-		resp = issue_and_record(s, p, &s->pol, req, cr, days, account,
-		    order, under ? subtree : NULL);
+		resp = issue_and_record(s, p, &s->pol, &req, &cr, days,
+		    account, order, under ? subtree : NULL);
 out:
 	json_decref(names);
 	X509_REQ_free(req);
@@ -1985,7 +2166,7 @@ op_server_cert(struct signer *s, const struct peer *p, const json_t *jreq)
 			goto out;
 		}
 	}
-	resp = issue_and_record(s, p, &spol, req, cr, SERVER_CERT_DAYS, NULL,
+	resp = issue_and_record(s, p, &spol, &req, &cr, SERVER_CERT_DAYS, NULL,
 	    NULL, NULL);
 out:
 	X509_REQ_free(req);
@@ -2344,6 +2525,31 @@ op_audit_pubkey(struct signer *s, const struct peer *p, const json_t *req)
 
 typedef json_t *op_fn(struct signer *, const struct peer *, const json_t *);
 
+/*
+ * How an operation stands to the certificates at the key (see
+ * issue_and_record()): a look is answered at once, whatever waits; a
+ * change is taken in its turn after the requests already waiting; an
+ * issuance also waits until the key has room (KEY_AHEAD); an operator's
+ * decision waits until the certificates at the key are recorded, since
+ * they were approved under the decisions made before it (a revoked
+ * approval withdraws them too).
+ */
+enum op_kind {
+	OP_LOOK,
+	OP_CHANGE,
+	OP_ISSUE,
+	OP_DECISION,
+};
+
+/*
+ * Certificates at the key at once: one signing, the next ones ready, so
+ * the key never waits for the loop, even when the loop waits for the CPU
+ * (a busy machine) or the disk for a few signatures' time.  The loop
+ * prepares one issuance per turn (s->issue_budget, server_tick()), so an
+ * operator's request waits for at most one preparation, not for a burst.
+ */
+#define KEY_AHEAD	8
+
 /* Which socket may ask for what.  The front end issues only what operators
  * approved and revokes only for the owning account; it never decides. */
 static const struct op_rule {
@@ -2351,24 +2557,25 @@ static const struct op_rule {
 	op_fn		*fn;
 	int		 frontend;
 	int		 admin;
+	enum op_kind	 kind;
 } op_rules[] = {
-	{ "status",	op_status,	1, 1 },
-	{ "ca",		op_ca,		1, 1 },
-	{ "crl",	op_crl,		1, 1 },
-	{ "cert",	op_cert,	1, 1 },
-	{ "issue",	op_issue,	1, 1 },
-	{ "issued",	op_issued,	1, 1 },
-	{ "revoke",	op_revoke,	1, 1 },
-	{ "server_cert", op_server_cert, 1, 0 },
-	{ "certs",	op_certs,	0, 1 },
-	{ "pending",	op_approvals,	0, 1 },
-	{ "approvals",	op_approvals,	0, 1 },
-	{ "approve",	op_decide,	0, 1 },
-	{ "deny",	op_decide,	0, 1 },
-	{ "revoke_approval", op_revoke_approval, 0, 1 },
-	{ "audit_verify", op_audit_verify, 0, 1 },
-	{ "audit_records", op_audit_records, 0, 1 },
-	{ "audit_pubkey", op_audit_pubkey, 0, 1 },
+	{ "status",	op_status,	1, 1, OP_LOOK },
+	{ "ca",		op_ca,		1, 1, OP_LOOK },
+	{ "crl",	op_crl,		1, 1, OP_LOOK },
+	{ "cert",	op_cert,	1, 1, OP_LOOK },
+	{ "issue",	op_issue,	1, 1, OP_ISSUE },
+	{ "issued",	op_issued,	1, 1, OP_LOOK },
+	{ "revoke",	op_revoke,	1, 1, OP_CHANGE },
+	{ "server_cert", op_server_cert, 1, 0, OP_ISSUE },
+	{ "certs",	op_certs,	0, 1, OP_LOOK },
+	{ "pending",	op_approvals,	0, 1, OP_LOOK },
+	{ "approvals",	op_approvals,	0, 1, OP_LOOK },
+	{ "approve",	op_decide,	0, 1, OP_DECISION },
+	{ "deny",	op_decide,	0, 1, OP_DECISION },
+	{ "revoke_approval", op_revoke_approval, 0, 1, OP_DECISION },
+	{ "audit_verify", op_audit_verify, 0, 1, OP_LOOK },
+	{ "audit_records", op_audit_records, 0, 1, OP_LOOK },
+	{ "audit_pubkey", op_audit_pubkey, 0, 1, OP_LOOK },
 };
 
 /* Refusals that go in the audit log: policy, authorisation, operator
@@ -2410,30 +2617,248 @@ record_refusal(struct signer *s, const struct peer *p, const char *op,
 	    "reason", why != NULL ? why : "", "account", account)));
 }
 
-json_t *
-server_handle(struct signer *s, const struct peer *p, const json_t *req)
+/*
+ * A request that waits: for its turn behind others, for room at the key
+ * (an issuance), or until no certificate is at the key (a decision, or
+ * drain: a request whose key or order is being certified).  Its
+ * connection sends nothing meanwhile.
+ */
+struct parked {
+	struct parked	*next;
+	const struct op_rule *rule;
+	struct peer	 peer;
+	json_t		*req;
+	uint64_t	 tag;
+	int		 drain;
+};
+
+enum { HANDLED, LATER, PARK };
+
+/* Run one allowed request; HANDLED with *resp, LATER, or PARK. */
+static int
+dispatch(struct signer *s, const struct op_rule *rule, const struct peer *p,
+    const json_t *req, uint64_t tag, json_t **resp)
+{
+	s->tag = tag;
+	s->later = s->park = 0;
+	if (rule->kind == OP_ISSUE)
+		s->issue_budget--;
+	*resp = rule->fn(s, p, req);
+	if (s->park) {
+		json_decref(*resp);
+		*resp = NULL;
+		return PARK;
+	}
+	if (s->later)
+		return LATER;
+	if (*resp != NULL)
+		record_refusal(s, p, rule->op, req, *resp);
+	return HANDLED;
+}
+
+static int
+park(struct signer *s, const struct op_rule *rule, const struct peer *p,
+    const json_t *req, uint64_t tag, int drain, int at_head)
+{
+	struct parked *q;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return -1;
+	q->rule = rule;
+	q->peer = *p;
+	q->req = json_incref((json_t *)req);
+	q->tag = tag;
+	q->drain = drain;
+	if (at_head) {
+		q->next = s->parked;
+		s->parked = q;
+	} else {
+		q->next = NULL;
+		*s->parked_tail = q;
+		s->parked_tail = &q->next;
+	}
+	if (q->next == NULL)
+		s->parked_tail = &q->next;
+	return 0;
+}
+
+static struct parked *
+unpark(struct signer *s)
+{
+	struct parked *q = s->parked;
+
+	if (q != NULL && (s->parked = q->next) == NULL)
+		s->parked_tail = &s->parked;
+	return q;
+}
+
+/* May a request of this rule run now, as far as the key goes? */
+static int
+turn_come(const struct signer *s, const struct op_rule *rule, int drain)
+{
+	if (drain || rule->kind == OP_DECISION)
+		return s->njobs == 0;
+	if (rule->kind == OP_ISSUE)
+		return s->njobs < KEY_AHEAD && s->issue_budget > 0;
+	return 1;
+}
+
+/* Run the waiting requests whose turn has come, in order. */
+static void
+run_parked(struct signer *s)
+{
+	struct parked *q;
+	json_t *resp;
+
+	while (s->parked != NULL && turn_come(s, s->parked->rule,
+	    s->parked->drain)) {
+		q = unpark(s);
+		switch (dispatch(s, q->rule, &q->peer, q->req, q->tag, &resp)) {
+		case PARK:
+			/* Its key or order went to the key just now. */
+			if (park(s, q->rule, &q->peer, q->req, q->tag, 1,
+			    1) == 0)
+				break;
+			s->reply_fn(s->reply_arg, q->tag, NULL);
+			break;
+		case HANDLED:
+			s->reply_fn(s->reply_arg, q->tag, resp);
+			break;
+		}
+		json_decref(q->req);
+		free(q);
+	}
+}
+
+/* A new turn of the loop: run what waits and may run now; 1 if an
+ * issuance waits only for the next turn. */
+static int
+next_turn(struct signer *s)
+{
+	if (s->reply_fn == NULL)
+		return 0;
+	s->issue_budget = 1;
+	run_parked(s);
+	return s->parked != NULL && !s->parked->drain &&
+	    s->parked->rule->kind == OP_ISSUE && s->njobs < KEY_AHEAD;
+}
+
+int
+server_handle(struct signer *s, const struct peer *p, const json_t *req,
+    uint64_t tag, json_t **resp)
 {
 	const char *op = json_string_value(json_object_get(req, "op"));
 	const struct op_rule *rule = NULL;
 	char reason[128];
-	json_t *resp;
 	size_t i;
+	int rc, drain;
 
+	*resp = NULL;
 	for (i = 0; i < sizeof(op_rules) / sizeof(op_rules[0]); i++)
 		if (strcmp(op_rules[i].op, op) == 0)
 			rule = &op_rules[i];
 	if (rule == NULL) {
 		log_msg(LOG_WARNING, "unknown op from %s", p->who);
-		return proto_error(PROTO_E_UNKNOWN_OP, "unknown op");
+		*resp = proto_error(PROTO_E_UNKNOWN_OP, "unknown op");
+		return 0;
 	}
 	if (!(p->role == ROLE_ADMIN ? rule->admin : rule->frontend)) {
 		snprintf(reason, sizeof(reason), "\"%s\" is not allowed on "
 		    "this socket", rule->op);
 		log_msg(LOG_WARNING, "%s refused to %s", rule->op, p->who);
-		resp = proto_error(PROTO_E_UNAUTHORIZED, reason);
-	} else
-		resp = rule->fn(s, p, req);
-	if (resp != NULL)
-		record_refusal(s, p, rule->op, req, resp);
-	return resp;
+		*resp = proto_error(PROTO_E_UNAUTHORIZED, reason);
+		if (*resp != NULL)
+			record_refusal(s, p, rule->op, req, *resp);
+		return 0;
+	}
+	if (rule->kind != OP_LOOK && (s->parked != NULL ||
+	    !turn_come(s, rule, 0))) {
+		rc = PARK;		/* after those waiting, or for the key */
+		drain = 0;
+	} else {
+		rc = dispatch(s, rule, p, req, tag, resp);
+		drain = 1;		/* PARK: its key or order is at the key */
+	}
+	if (rc == HANDLED)
+		return 0;
+	if (rc == PARK && park(s, rule, p, req, tag, drain, 0) == -1)
+		return 0;	/* out of memory: *resp NULL says so */
+	return 1;
+}
+
+void
+server_set_reply(struct signer *s, server_reply_fn *fn, void *arg)
+{
+	s->reply_fn = fn;
+	s->reply_arg = arg;
+}
+
+int
+server_pollfd(const struct signer *s)
+{
+	return s->ksg != NULL ? keysigner_fd(s->ksg) : -1;
+}
+
+void
+server_collect(struct signer *s)
+{
+	unsigned char *sig;
+	size_t siglen;
+	char err[256];
+	void *cookie;
+	json_t *resp;
+	struct job *j;
+
+	while (s->ksg != NULL && keysigner_take(s->ksg, &cookie, &sig, &siglen,
+	    err, sizeof(err)) == 1) {
+		j = cookie;
+		if (issue_finish(s, j, sig, siglen, err, &resp) == 0) {
+			job_unlink(s, j);
+			s->reply_fn(s->reply_arg, j->tag, resp);
+			job_free(j);
+		}
+		free(sig);
+	}
+	run_parked(s);
+}
+
+void
+server_drain(struct signer *s)
+{
+	unsigned long n;
+	double sign_ms, wait_s;
+
+	/* The key signs what it has, then nothing more: what comes back
+	 * is recorded and answered; what waited is run, and an issuance
+	 * among it is refused (the key is gone). */
+	if (s->ksg == NULL)
+		return;
+	s->issue_budget = INT_MAX;	/* refused at once, all of them */
+	keysigner_stop(s->ksg);
+	keysigner_stats(s->ksg, &n, &sign_ms, &wait_s);
+	log_msg(LOG_INFO, "key: %lu signatures, %.1f ms each on average; it "
+	    "waited %.1f s for work between them", n, sign_ms, wait_s);
+	server_collect(s);
+	if (s->njobs > 0 || s->parked != NULL)
+		log_msg(LOG_ERR, "%zu certificates at the key and %s requests "
+		    "left unanswered at shutdown", s->njobs, s->parked != NULL ?
+		    "some" : "no");
+}
+
+/* What a stopped signer still holds: certificates and requests unanswered. */
+static void
+free_work(struct signer *s)
+{
+	struct parked *q;
+	struct job *j;
+
+	while ((j = s->jobs) != NULL) {
+		s->jobs = j->next;
+		job_free(j);
+	}
+	s->njobs = 0;
+	while ((q = unpark(s)) != NULL) {
+		json_decref(q->req);
+		free(q);
+	}
 }

@@ -15,6 +15,7 @@
 #include "audit.h"
 #include "certgen.h"
 #include "config.h"
+#include "keysigner.h"
 #include "keystore.h"
 #include "notify.h"
 #include "policy.h"
@@ -33,6 +34,13 @@ struct peer {
 	char		 who[96];	/* "operator uid 1000 (alice)" for records and logs */
 	char		 user[64];	/* the uid's user name, "?" if it has none */
 };
+
+/* A reply that comes later, for the request the loop tagged tag (resp
+ * stolen; NULL: out of memory). */
+typedef void server_reply_fn(void *arg, uint64_t tag, json_t *resp);
+
+struct job;
+struct parked;
 
 struct signer {
 	struct config	 cfg;
@@ -59,14 +67,42 @@ struct signer {
 	char		 audit_spki[POLICY_SPKI_HEX_LEN + 1];	/* "" if unknown */
 	struct notify	*notify;	/* [policy] notify_command runs */
 	struct refusals	*refusals;	/* refusals counted for the audit log */
+	/* Certificates at the key (server.c, issue_and_record()), and the
+	 * requests waiting for them, in order. */
+	struct keysigner *ksg;
+	struct job	*jobs;
+	size_t		 njobs;
+	struct parked	*parked, **parked_tail;
+	server_reply_fn	*reply_fn;
+	void		*reply_arg;
+	uint64_t	 tag;		/* of the request being handled */
+	int		 issue_budget;	/* issuances the loop may still prepare
+					   this turn */
+	int		 later, park;	/* what its op said about it */
 };
 
 /* Load key, root and database for cfg (already loaded); -1 with err. */
 int	 signer_open(struct signer *, char *err, size_t errlen);
 void	 signer_close(struct signer *);
 
-/* Handle one request from peer; never NULL unless out of memory. */
-json_t	*server_handle(struct signer *, const struct peer *, const json_t *req);
+/*
+ * Handle one request from peer, which the loop tags with tag.  Returns 0
+ * with *resp the reply (NULL only when out of memory), or 1: the reply
+ * comes later through the function given to server_set_reply(), after the
+ * key signed (an issuance) or after the certificates at the key (a request
+ * that must not overtake them).  The loop then reads no more requests
+ * from that peer until it has the reply.
+ */
+int	 server_handle(struct signer *, const struct peer *, const json_t *req,
+	    uint64_t tag, json_t **resp);
+void	 server_set_reply(struct signer *, server_reply_fn *, void *arg);
+/* Readable when the key has finished work: then call server_collect(),
+ * which records it and sends the replies that are due. */
+int	 server_pollfd(const struct signer *);
+void	 server_collect(struct signer *);
+/* At shutdown, before signer_shutdown(): the key finishes what it has, and
+ * every waiting request is answered. */
+void	 server_drain(struct signer *);
 
 /* A peer refused at the door: put it in the audit log. */
 void	 server_refused_peer(struct signer *, const struct peer *);

@@ -3,8 +3,11 @@
  * the keystore) and signer.db.  It listens on two SOCK_SEQPACKET sockets:
  * signer.sock for the front end and admin.sock for operators, identifies
  * each peer with SO_PEERCRED (and SO_PEERGROUPS), and answers one reply per
- * request.  Single-threaded: requests are small and the key is the
- * bottleneck; a peer that misbehaves is answered or dropped, never waited on.
+ * request.  One loop serves every peer; the CA key signs in a thread of its
+ * own (keysigner.h), so the loop prepares the next certificates and answers
+ * operators while a TPM signs.  A peer whose request waits for the key sends
+ * nothing more until it has its reply; a peer that misbehaves is answered or
+ * dropped, never waited on.
  *
  * Under systemd (Type=notify) it says READY=1 once both sockets listen,
  * STOPPING=1 when it leaves, and pings the watchdog from the poll loop, so a
@@ -51,6 +54,8 @@
  */
 struct conn {
 	int		 fd;
+	uint64_t	 id;		/* tags its requests; never reused */
+	int		 waiting;	/* its request's reply comes later */
 	struct peer	 peer;
 	uint64_t	 last;		/* CLOCK_MONOTONIC usec: accepted, or last request */
 };
@@ -66,8 +71,9 @@ struct loop {
 	struct signer	*s;
 	int		 listen_fd[2];	/* ROLE_FRONTEND, ROLE_ADMIN */
 	struct conn	*conns;		/* budget[0] + budget[1] */
-	struct pollfd	*pfd;		/* 2 + the same */
+	struct pollfd	*pfd;		/* 3 + the same */
 	size_t		 nconns;
+	uint64_t	 next_id;
 	size_t		 open[2];	/* per role */
 	size_t		 budget[2];	/* per role */
 	uint64_t	 idle_usec;
@@ -282,6 +288,7 @@ accept_one(struct loop *l, enum role role)
 	c = &l->conns[l->nconns];
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
+	c->id = ++l->next_id;
 	c->peer.role = role;
 	c->last = now_usec();
 	if (authorise(&l->s->cfg, fd, &c->peer) == -1) {
@@ -312,12 +319,15 @@ static int
 serve_one(struct loop *l, struct conn *c)
 {
 	char reason[256];
-	json_t *req;
+	json_t *req, *resp;
 
 	switch (proto_recv(c->fd, 0, &req, reason, sizeof(reason))) {
 	case PROTO_OK:
 		c->last = now_usec();
-		reply(c->fd, server_handle(l->s, &c->peer, req));
+		if (server_handle(l->s, &c->peer, req, c->id, &resp) == 0)
+			reply(c->fd, resp);
+		else
+			c->waiting = 1;
 		json_decref(req);
 		return 0;
 	case PROTO_BAD:
@@ -334,6 +344,23 @@ serve_one(struct loop *l, struct conn *c)
 	default:
 		return -1;
 	}
+}
+
+/* A reply that came later (server_set_reply): to its peer, if still here. */
+static void
+deliver(void *arg, uint64_t tag, json_t *resp)
+{
+	struct loop *l = arg;
+	size_t i;
+
+	for (i = 0; i < l->nconns; i++)
+		if (l->conns[i].id == tag) {
+			reply(l->conns[i].fd, resp);
+			l->conns[i].waiting = 0;
+			l->conns[i].last = now_usec();
+			return;
+		}
+	json_decref(resp);	/* it left meanwhile */
 }
 
 static void
@@ -356,6 +383,8 @@ drop_idle(struct loop *l, int cap_ms)
 	size_t i;
 
 	for (i = l->nconns; i-- > 0;) {
+		if (l->conns[i].waiting)
+			continue;	/* we are the slow one */
 		if (now - l->conns[i].last >= l->idle_usec) {
 			if (ratelog_due(&l->idle_log, &quiet))
 				log_msg(LOG_INFO, "dropped %s: idle for %llu s "
@@ -417,23 +446,31 @@ run(struct loop *l)
 		wait_ms = drop_idle(l, watchdog(l, server_tick(l->s)));
 		pfd[0].fd = l->listen_fd[ROLE_FRONTEND];
 		pfd[1].fd = l->listen_fd[ROLE_ADMIN];
-		pfd[0].events = pfd[1].events = POLLIN;
+		pfd[2].fd = server_pollfd(l->s);
+		pfd[0].events = pfd[1].events = pfd[2].events = POLLIN;
 		for (i = 0; i < l->nconns; i++) {
-			pfd[2 + i].fd = l->conns[i].fd;
-			pfd[2 + i].events = POLLIN;
+			pfd[3 + i].fd = l->conns[i].fd;
+			/* A peer waiting for a reply is not read: replies
+			 * keep the order of requests.  Hang-ups still show. */
+			pfd[3 + i].events = l->conns[i].waiting ? 0 : POLLIN;
 		}
 		n = l->nconns;
-		if (poll(pfd, 2 + n, wait_ms) == -1) {
+		if (poll(pfd, 3 + n, wait_ms) == -1) {
 			if (errno == EINTR)
 				continue;
 			log_msg(LOG_ERR, "poll: %s", strerror(errno));
 			return -1;
 		}
-		/* Walk connections backwards so drop() cannot skip one. */
+		/* Finished certificates first: their peers have waited
+		 * longest, and the key gets its next work sooner. */
+		if (pfd[2].revents & POLLIN)
+			server_collect(l->s);
+		/* Walk connections backwards so drop() cannot skip one;
+		 * server_collect() changed no slot. */
 		for (i = n; i-- > 0;) {
-			if (pfd[2 + i].revents == 0)
+			if (pfd[3 + i].revents == 0)
 				continue;
-			if ((pfd[2 + i].revents & POLLIN) == 0 ||
+			if ((pfd[3 + i].revents & POLLIN) == 0 ||
 			    serve_one(l, &l->conns[i]) == -1)
 				drop(l, i);
 		}
@@ -458,7 +495,7 @@ loop_alloc(struct loop *l, const struct config *cfg)
 	 * dropped to make room. */
 	n = l->budget[ROLE_FRONTEND] + l->budget[ROLE_ADMIN] + 1;
 	if ((l->conns = calloc(n, sizeof(*l->conns))) == NULL ||
-	    (l->pfd = calloc(n + 2, sizeof(*l->pfd))) == NULL)
+	    (l->pfd = calloc(n + 3, sizeof(*l->pfd))) == NULL)
 		return -1;
 	return 0;
 }
@@ -558,10 +595,12 @@ main(int argc, char *argv[])
 		l.wd_next = now_usec();
 	} else
 		l.wd_usec = 0;
+	server_set_reply(&s, deliver, &l);
 	if (run(&l) == 0)
 		rc = 0;
 	(void)sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 	log_msg(LOG_NOTICE, "stopping");
+	server_drain(&s);
 	signer_shutdown(&s);
 out:
 	while (l.nconns > 0)

@@ -2,6 +2,7 @@
  * x509sign: signatures on certificates and CRLs with our own
  * AlgorithmIdentifiers (see x509sign.h for why).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,20 @@ set_algor(X509_ALGOR *a, int nid, int paramtype)
 	return X509_ALGOR_set0(a, OBJ_nid2obj(nid), paramtype, NULL);
 }
 
+/* Store a signature as the bit string of a certificate or CRL. */
+static int
+set_sig(ASN1_BIT_STRING *sig, const unsigned char *buf, size_t len, char *err,
+    size_t errlen)
+{
+	if (len > INT_MAX || ASN1_BIT_STRING_set(sig, (unsigned char *)buf,
+	    (int)len) != 1)
+		return fail(err, errlen, "cannot store the signature");
+	/* A signature is whole bytes: no unused bits (as X509_sign does). */
+	sig->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
+	sig->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+	return 0;
+}
+
 /* Sign tbs with key and store the result as the signature bit string. */
 static int
 sign_bytes(struct ks *ks, EVP_PKEY *key, const unsigned char *tbs,
@@ -54,30 +69,23 @@ sign_bytes(struct ks *ks, EVP_PKEY *key, const unsigned char *tbs,
 {
 	unsigned char *buf = NULL;
 	size_t len = 0;
-	int rc = -1;
+	int rc;
 
 	if (ks_sign(ks, key, tbs, tbslen, &buf, &len, err, errlen) == -1)
 		return -1;
-	if (ASN1_BIT_STRING_set(sig, buf, (int)len) != 1) {
-		fail(err, errlen, "cannot store the signature");
-		goto out;
-	}
-	/* A signature is whole bytes: no unused bits (as X509_sign does). */
-	sig->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
-	sig->flags |= ASN1_STRING_FLAG_BITS_LEFT;
-	rc = 0;
-out:
+	rc = set_sig(sig, buf, len, err, errlen);
 	free(buf);
 	return rc;
 }
 
 int
-x509sign_cert(struct ks *ks, EVP_PKEY *key, X509 *x, char *err, size_t errlen)
+x509sign_cert_tbs(EVP_PKEY *key, X509 *x, unsigned char **tbs, size_t *tbslen,
+    char *err, size_t errlen)
 {
 	const ASN1_BIT_STRING *csig;
 	const X509_ALGOR *calg;
-	unsigned char *tbs = NULL;
-	int nid, paramtype, len, rc;
+	unsigned char *der = NULL;
+	int nid, paramtype, len;
 
 	if (sig_algor(key, &nid, &paramtype) == -1)
 		return fail(err, errlen, "no signature algorithm for this key");
@@ -90,10 +98,36 @@ x509sign_cert(struct ks *ks, EVP_PKEY *key, X509 *x, char *err, size_t errlen)
 	    paramtype) != 1 || set_algor((X509_ALGOR *)calg, nid,
 	    paramtype) != 1)
 		return fail(err, errlen, "cannot set the signature algorithm");
-	if ((len = i2d_re_X509_tbs(x, &tbs)) <= 0)
+	if ((len = i2d_re_X509_tbs(x, &der)) <= 0)
 		return fail(err, errlen, "cannot encode the certificate");
-	rc = sign_bytes(ks, key, tbs, (size_t)len, (ASN1_BIT_STRING *)csig,
-	    err, errlen);
+	*tbs = der;
+	*tbslen = (size_t)len;
+	return 0;
+}
+
+int
+x509sign_cert_set(X509 *x, const unsigned char *sig, size_t siglen, char *err,
+    size_t errlen)
+{
+	const ASN1_BIT_STRING *csig;
+	const X509_ALGOR *calg;
+
+	X509_get0_signature(&csig, &calg, x);
+	return set_sig((ASN1_BIT_STRING *)csig, sig, siglen, err, errlen);
+}
+
+int
+x509sign_cert(struct ks *ks, EVP_PKEY *key, X509 *x, char *err, size_t errlen)
+{
+	unsigned char *tbs = NULL, *sig = NULL;
+	size_t len, siglen = 0;
+	int rc = -1;
+
+	if (x509sign_cert_tbs(key, x, &tbs, &len, err, errlen) == -1)
+		return -1;
+	if (ks_sign(ks, key, tbs, len, &sig, &siglen, err, errlen) == 0)
+		rc = x509sign_cert_set(x, sig, siglen, err, errlen);
+	free(sig);
 	OPENSSL_free(tbs);
 	return rc;
 }

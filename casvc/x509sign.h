@@ -19,6 +19,17 @@
 /* Sign x in place with key; -1 and one line in err on failure. */
 int	x509sign_cert(struct ks *, EVP_PKEY *key, X509 *x, char *err,
 	    size_t errlen);
+/*
+ * x509sign_cert() in two steps, for a key that signs elsewhere (the
+ * signer's key thread): x509sign_cert_tbs() writes the signature
+ * AlgorithmIdentifiers for key into x and returns the bytes to sign
+ * (*tbs, OPENSSL_free() it); x509sign_cert_set() stores the signature made
+ * over them.  Neither uses the key's private part.
+ */
+int	x509sign_cert_tbs(EVP_PKEY *key, X509 *x, unsigned char **tbs,
+	    size_t *tbslen, char *err, size_t errlen);
+int	x509sign_cert_set(X509 *x, const unsigned char *sig, size_t siglen,
+	    char *err, size_t errlen);
 int	x509sign_crl(struct ks *, EVP_PKEY *key, X509_CRL *crl, char *err,
 	    size_t errlen);
 

@@ -31,6 +31,11 @@ struct tpm {
 	TSS2_TCTI_CONTEXT	*tcti;
 	ESYS_CONTEXT		*esys;
 	uint32_t		 parent;	/* persistent storage key, or 0 */
+	/* The counter's ESYS handle, resolved once (TPM2_NV_ReadPublic): a
+	 * read is then one TPM command, which matters when the TPM is busy
+	 * signing for tens of milliseconds per command. */
+	ESYS_TR			 counter;
+	uint32_t		 counter_index;
 };
 
 static int tpm_fail(char *, size_t, TSS2_RC, const char *, ...)
@@ -84,6 +89,7 @@ tpm_open(const char *tcti, uint32_t parent, const char *owner_auth, char *err,
 		return NULL;
 	}
 	t->parent = parent;
+	t->counter = ESYS_TR_NONE;
 	if ((rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti)) != TSS2_RC_SUCCESS) {
 		tpm_fail(err, errlen, rc, "cannot reach the TPM through %s",
 		    tcti != NULL ? tcti : "the default TCTI");
@@ -417,6 +423,26 @@ nv_handle(struct tpm *t, uint32_t index, ESYS_TR *nv, char *err, size_t errlen)
 	return 0;
 }
 
+/* The counter's handle, kept for the next time; not to be closed. */
+static int
+counter_handle(struct tpm *t, uint32_t index, ESYS_TR *nv, char *err,
+    size_t errlen)
+{
+	if (t->counter != ESYS_TR_NONE && t->counter_index != index) {
+		(void)Esys_TR_Close(t->esys, &t->counter);
+		t->counter = ESYS_TR_NONE;
+	}
+	if (t->counter == ESYS_TR_NONE) {
+		if (nv_handle(t, index, &t->counter, err, errlen) == -1) {
+			t->counter = ESYS_TR_NONE;
+			return -1;
+		}
+		t->counter_index = index;
+	}
+	*nv = t->counter;
+	return 0;
+}
+
 /* Is the index defined?  Asked of the capability list, so that an absent
  * index is an answer rather than an error tpm2-tss would log. */
 static int
@@ -505,11 +531,10 @@ tpm_counter_read(struct tpm *t, uint32_t index, uint64_t *value, char *err,
 	TSS2_RC rc;
 	size_t i;
 
-	if (nv_handle(t, index, &nv, err, errlen) == -1)
+	if (counter_handle(t, index, &nv, err, errlen) == -1)
 		return -1;
 	rc = Esys_NV_Read(t->esys, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 	    ESYS_TR_NONE, 8, 0, &data);
-	(void)Esys_TR_Close(t->esys, &nv);
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm_fail(err, errlen, rc, "read NV counter 0x%08x", index);
 	if (data->size != 8) {
@@ -533,11 +558,10 @@ tpm_counter_increment(struct tpm *t, uint32_t index, uint64_t *value,
 	ESYS_TR nv;
 	TSS2_RC rc;
 
-	if (nv_handle(t, index, &nv, err, errlen) == -1)
+	if (counter_handle(t, index, &nv, err, errlen) == -1)
 		return -1;
 	rc = Esys_NV_Increment(t->esys, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 	    ESYS_TR_NONE);
-	(void)Esys_TR_Close(t->esys, &nv);
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm_fail(err, errlen, rc, "increment NV counter 0x%08x",
 		    index);

@@ -1,6 +1,11 @@
 /* bench_util: see bench_util.h. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "bench_util.h"
 
@@ -64,4 +69,47 @@ bench_cpu_seconds(const struct rusage *from, const struct rusage *to)
 	    (to->ru_stime.tv_sec - from->ru_stime.tv_sec) +
 	    ((to->ru_utime.tv_usec - from->ru_utime.tv_usec) +
 	    (to->ru_stime.tv_usec - from->ru_stime.tv_usec)) / 1e6;
+}
+
+/* The subjectAltName DNS:NAME.local as a one-extension list, or NULL. */
+static X509_EXTENSIONS *
+san_local(const char *name)
+{
+	char san[300];
+	X509_EXTENSIONS *exts = sk_X509_EXTENSION_new_null();
+	X509_EXTENSION *ext = NULL;
+
+	if (exts == NULL ||
+	    snprintf(san, sizeof(san), "DNS:%s.local", name) >= (int)sizeof(san) ||
+	    (ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name,
+	    san)) == NULL || sk_X509_EXTENSION_push(exts, ext) == 0) {
+		X509_EXTENSION_free(ext);
+		sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+		return NULL;
+	}
+	return exts;
+}
+
+char *
+bench_csr_pem(const char *name, EVP_PKEY *key)
+{
+	X509_REQ *req = X509_REQ_new();
+	X509_EXTENSIONS *exts = san_local(name);
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data, *pem = NULL;
+	long len;
+
+	if (req != NULL && exts != NULL && b != NULL &&
+	    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN",
+	    MBSTRING_ASC, (const unsigned char *)name, -1, -1, 0) == 1 &&
+	    X509_REQ_set_pubkey(req, key) == 1 &&
+	    X509_REQ_add_extensions(req, exts) == 1 &&
+	    X509_REQ_sign(req, key, EVP_sha384()) > 0 &&
+	    PEM_write_bio_X509_REQ(b, req) == 1 &&
+	    (len = BIO_get_mem_data(b, &data)) > 0)
+		pem = strndup(data, (size_t)len);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_REQ_free(req);
+	BIO_free(b);
+	return pem;
 }

@@ -4,7 +4,8 @@
  * (ks_sign, as the signer signs), measured back to back in one run.
  *
  * usage: signer_rate CONFIG SOCKET SECONDS
- * Prints "raw: N sig/s", "signer: M cert/s" and "ratio: R".
+ * Prints "raw: N sig/s", "signer: M cert/s" and "ratio: R"; with SOCKET
+ * "-" only the raw rate (tests/bench/key-paced: the key's own rate).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -16,8 +17,8 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/x509v3.h>
 
+#include "bench_util.h"
 #include "config_key.h"
 #include "keystore.h"
 #include "proto.h"
@@ -85,31 +86,12 @@ raw_rate(const struct config *cfg, double secs)
 static char *
 make_csr(EVP_PKEY *key, int i)
 {
-	char name[64], san[80];
-	X509_REQ *req = X509_REQ_new();
-	X509_EXTENSIONS *exts = sk_X509_EXTENSION_new_null();
-	X509_EXTENSION *ext;
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data, *pem;
-	long len;
+	char name[64];
+	char *pem;
 
 	snprintf(name, sizeof(name), "bench-%04d", i);
-	snprintf(san, sizeof(san), "DNS:%s.local", name);
-	if (req == NULL || exts == NULL || b == NULL ||
-	    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN",
-	    MBSTRING_ASC, (unsigned char *)name, -1, -1, 0) != 1 ||
-	    X509_REQ_set_pubkey(req, key) != 1 ||
-	    (ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san)) == NULL ||
-	    sk_X509_EXTENSION_push(exts, ext) == 0 ||
-	    X509_REQ_add_extensions(req, exts) != 1 ||
-	    X509_REQ_sign(req, key, EVP_sha384()) <= 0 ||
-	    PEM_write_bio_X509_REQ(b, req) != 1 ||
-	    (len = BIO_get_mem_data(b, &data)) <= 0 ||
-	    (pem = strndup(data, (size_t)len)) == NULL)
+	if ((pem = bench_csr_pem(name, key)) == NULL)
 		die("cannot make a CSR");
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	X509_REQ_free(req);
-	BIO_free(b);
 	return pem;
 }
 
@@ -205,6 +187,10 @@ main(int argc, char *argv[])
 		die(err);
 	raw = raw_rate(&cfg, secs);
 	printf("raw: %.1f sig/s\n", raw);
+	if (strcmp(argv[2], "-") == 0) {
+		config_free(&cfg);
+		return 0;
+	}
 	want = raw * secs * 1.1;
 	n = want > MAX_CSR ? MAX_CSR : want < MIN_CSR ? MIN_CSR : (size_t)want;
 	pool_fill(&pool, n);
