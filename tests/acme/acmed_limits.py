@@ -41,9 +41,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-SRC = os.environ["IOTCA_SRC"]
-BIN = os.environ["IOTCA_BIN"]
-DEVSTACK = os.path.join(SRC, "scripts", "devstack")
+sys.dont_write_bytecode = True      # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                os.pardir, "lib"))
+from iotca_stack import BIN, DEVSTACK, devstack_env  # noqa: E402
 URN = "urn:ietf:params:acme:error:"
 
 failed = 0
@@ -77,11 +78,7 @@ class Stack:
         if r.returncode != 0:
             self.stop()
             raise SystemExit("devstack start: " + r.stderr)
-        env = {}
-        with open(os.path.join(self.dir, "env")) as f:
-            for line in f:
-                k, _, v = line.strip().removeprefix("export ").partition("=")
-                env[k] = v
+        env = devstack_env(self.dir)
         self.root = env["IOTCA_ROOT_PEM"]
         self.dirurl = env["IOTCA_ACME_DIRECTORY"]
         hostport = self.dirurl.split("/")[2]

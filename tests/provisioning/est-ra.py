@@ -30,7 +30,7 @@ import time
 sys.dont_write_bytecode = True      # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 os.pardir, "lib"))
-from iotca_stack import BIN, DEVSTACK  # noqa: E402
+from iotca_stack import BIN, DEVSTACK, devstack_env  # noqa: E402
 
 RA = os.path.join(BIN, "iotca-est-ra")
 PASSWORD = "correct-horse-7"
@@ -100,10 +100,7 @@ class Stack:
                  "home.arpa,est.home.arpa"] + list(extra), text=True)
         if r.returncode != 0:
             raise AssertionError("devstack start: " + r.stderr)
-        with open(os.path.join(self.dir, "env")) as f:
-            for line in f:
-                if "IOTCA_ACME_DIRECTORY=" in line:
-                    self.directory = line.strip().split("=", 1)[1]
+        self.directory = devstack_env(self.dir)["IOTCA_ACME_DIRECTORY"]
 
     def iotca(self, *args):
         return run([os.path.join(BIN, "iotca"), "--socket", self.admin] +
